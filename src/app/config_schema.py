@@ -128,6 +128,18 @@ class ReportConfig:
 
 
 @dataclass
+class AnalysisHooksConfig:
+    """V5.5 `analysis_hooks`: what the sweep callbacks build at the end of a grid.
+
+    `after_experiment` is a list of hooks such as `{type: curves, metrics: [...], x_axis: ..., group_by: [...]}`
+    or `{type: report_markdown, path: report.md}`; null means the defaults (table, one macro-F1 curve
+    along the first axis, report).
+    """
+
+    after_experiment: Optional[List[Dict[str, Any]]] = None
+
+
+@dataclass
 class IdeolabConfig:
     stage: str = "pipeline"  # prepare | train | evaluate | pipeline | skeleton | derive_views | report
     dataset_id: str = MISSING
@@ -148,6 +160,7 @@ class IdeolabConfig:
     model: ModelOverrides = _field(default_factory=ModelOverrides)
     ideology: IdeologyConfig = _field(default_factory=IdeologyConfig)
     report: ReportConfig = _field(default_factory=ReportConfig)
+    analysis_hooks: AnalysisHooksConfig = _field(default_factory=AnalysisHooksConfig)
 
 
 def register_configs() -> None:
