@@ -32,9 +32,18 @@ def run_stage(cfg: DictConfig):
         func = getattr(importlib.import_module(module_name), func_name)
         return func(cfg)
     except UserError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or _in_sweep():
+            # in a sweep the launcher records this run as failed and goes on with the others
+            log.error(str(err))
             raise
         _fail(str(err))
+
+
+def _in_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _fail(message: str) -> None:
