@@ -1,0 +1,1 @@
+"""Command-line helpers that are not pipeline stages (`python -m app.tools.<name>`)."""
