@@ -8,6 +8,7 @@ import csv
 import importlib
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -25,27 +26,20 @@ FORMAT_WRITERS = {
 }
 
 
-class TsvSplitWriter:
-    """Streams rows into train.tsv / job.tsv with a fixed column order."""
+def tsv_writer(file):
+    """The one TSV dialect of prepared splits (pandas reads it with sep="\\t", quoting minimal)."""
+    return csv.writer(file, delimiter="\t", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
 
-    def __init__(self, folder: Path, columns: list[str]):
-        self.columns = columns
-        self._files = {s: open(folder / f"{s}.tsv", "w", encoding="utf-8", newline="") for s in ("train", "job")}
-        self._writers = {
-            s: csv.writer(f, delimiter="\t", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-            for s, f in self._files.items()
-        }
-        for w in self._writers.values():
-            w.writerow(columns)
 
-    def write(self, split: str, row: dict, times: int = 1) -> None:
-        values = [row.get(c, "") for c in self.columns]
-        for _ in range(times):
-            self._writers[split].writerow(values)
-
-    def close(self) -> None:
-        for f in self._files.values():
-            f.close()
+def concat_tsv(dest: Path, columns: list[str], parts: list[Path]) -> None:
+    """Header + the part files in order, copied as bytes; the parts are removed."""
+    with open(dest, "w", encoding="utf-8", newline="") as out:
+        tsv_writer(out).writerow(columns)
+        out.flush()
+        for part in parts:
+            with open(part, encoding="utf-8") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+            part.unlink()
 
 
 def ensure_formats(prepared: PreparedData, formats: Iterable[str], cfg) -> dict:
