@@ -178,7 +178,7 @@ def _write_chunk(task: tuple) -> tuple[Path, Path]:
             values = base + [fields.get(c, "") for c in extra] + [text]
             times = int(multiplicity[i]) if is_train[i] else 1
             side = 0 if is_train[i] else 1
-            if '"' in line:  # needs csv quoting (rare); otherwise the row is written as is, much faster
+            if any('"' in v for v in values):  # csv quoting needed (rare); else written as is, much faster
                 writers[side].writerows([values] * times)
             else:
                 files[side].write(("\t".join(values) + "\n") * times)
