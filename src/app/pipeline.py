@@ -6,17 +6,14 @@ same metrics as `stage=pipeline`.
 """
 
 import logging
-import time
-from pathlib import Path
 
 from omegaconf import DictConfig
 
-from app.errors import UserError
 from app.models import selected_models
 from app.prepare import prepare_dataset
 from app.prepared import PreparedData
 from app.run_record import RunRecord
-from app.train import peak_rss_mb, train_models
+from app.train import train_models
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ orchestrator and the report callbacks read one file whatever the launcher.
 """
 
 import logging
-import resource
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,7 +53,11 @@ class RunRecord:
             self.data["status"] = "interrupted" if exc_type is KeyboardInterrupt else "failed"
             self.data["error"] = f"{exc_type.__name__}: {exc}"
         self.data["durations_s"]["total"] = round(time.perf_counter() - self.t0, 3)
-        self.data["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        from app.progress import peak_rss_mb
+        from app.train import RUN_PEAK_MB
+
+        # VmHWM may have been reset per model (train.py); the run's peak is the max over those spans
+        self.data["peak_rss_mb"] = max(peak_rss_mb(), RUN_PEAK_MB[0])
         write_json(self.run_dir / "run.json", self.data)
         return False
 

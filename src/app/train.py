@@ -2,7 +2,6 @@
 
 import json
 import logging
-import resource
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from app.cache import build_once, write_json
 from app.families.base import RunContext
 from app.models import SelectedModel, max_train_docs, model_dir
 from app.prepared import PreparedData
+from app.progress import elapsed_bar, peak_rss_mb, reset_peak_rss
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,8 @@ def run_context(cfg: DictConfig, prepared: PreparedData, family: str) -> RunCont
     )
 
 
-def peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux: the process's peak so far
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+# peaks seen before a reset of the kernel counter, so the run's own peak stays exact (run_record.py)
+RUN_PEAK_MB = [0.0]
 
 
 def train_models(cfg: DictConfig, prepared: PreparedData, models: list[SelectedModel]) -> list[dict]:
@@ -44,9 +43,15 @@ def train_models(cfg: DictConfig, prepared: PreparedData, models: list[SelectedM
 
         def build(tmp: Path) -> None:
             log.info("training %s/%s on %s", spec.family, spec.model_id, prepared.dir.name)
+            # the run's peak so far is kept in run.json; here the counter restarts for this model alone
+            run_peak = peak_rss_mb()
+            reset_peak_rss()
             t0 = time.perf_counter()
-            facts = family.train(spec, prepared, tmp, ctx)
+            with elapsed_bar(f"train {spec.family}/{spec.model_id}", cfg.progress and not family.reports_progress):
+                facts = family.train(spec, prepared, tmp, ctx)
             seconds = time.perf_counter() - t0
+            model_peak = peak_rss_mb()
+            RUN_PEAK_MB[0] = max(RUN_PEAK_MB[0], run_peak, model_peak)
             write_json(
                 tmp / "meta_model.json",
                 {
@@ -61,7 +66,7 @@ def train_models(cfg: DictConfig, prepared: PreparedData, models: list[SelectedM
                     "seed": cfg.seed,
                     "max_train_docs": ctx.max_train_docs,
                     "train_seconds": round(seconds, 3),
-                    "train_peak_rss_mb": peak_rss_mb(),
+                    "train_peak_rss_mb": model_peak,
                     **facts,
                 },
             )
