@@ -35,6 +35,7 @@ class Family:
     name: str = ""
     resource_class: str = "light"  # "light" | "heavy": read by the orchestrator's budget
     formats: tuple[str, ...] = ()  # prepared formats needed besides the TSVs
+    reports_progress: bool = False  # True when training shows its own progress (spaCy, Trainer)
 
     def validate(self, spec: ModelSpec) -> None:
         """Raise UserError for a bad preset before anything is trained."""
