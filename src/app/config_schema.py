@@ -55,6 +55,8 @@ class ViewConfig:
     name: str = MISSING
     min_words: int = 0
     rules: Dict[str, ViewRule] = _field(default_factory=dict)  # corpus id (or "default") -> rule
+    # order of the classes in reports and plots (e.g. far_left … far_right); others follow alphabetically
+    label_order: List[str] = _field(default_factory=list)
     description: str = ""
 
 

@@ -52,12 +52,18 @@ def evaluate_models(
     return results
 
 
+def ordered_labels(labels: set, order) -> list[str]:
+    """The view's label_order first (those present), then the rest alphabetically."""
+    first = [lab for lab in order if lab in labels]
+    return first + sorted(labels - set(first))
+
+
 def _evaluate_one(cfg, prepared, eval_prepared, model, folder, meta_model, job, compare_by, out: Path) -> dict:
     spec = model.spec
     ctx = run_context(cfg, prepared, spec.family)
     y_true = job["label"].tolist()
     y_pred = model.family.predict(spec, folder, job["text"].tolist(), ctx)
-    labels = sorted(set(prepared.meta["labels"]) | set(y_true))
+    labels = ordered_labels(set(prepared.meta["labels"]) | set(y_true), cfg.view.label_order)
     metrics = compute_metrics(y_true, y_pred, labels)
     train_id, eval_id = prepared.meta["dataset_id"], eval_prepared.meta["dataset_id"]
     metrics.update(
