@@ -48,6 +48,7 @@ class ViewRule:
     field: str = "actor"  # document field (or "actor") whose value is mapped to a label
     map: Dict[str, str] = _field(default_factory=dict)
     keep: Dict[str, List[str]] = _field(default_factory=dict)  # field -> allowed values
+    min_words: Optional[int] = None  # overrides the view's min_words for this corpus
 
 
 @dataclass

@@ -55,7 +55,8 @@ class ViewLabeler:
         for key, allowed in (rule.get("keep") or {}).items():
             if _value(doc, key) not in set(allowed):
                 return self._drop(f"filtered_{key}")
-        if self.min_words and (count_words(doc.text) if n_words is None else n_words) < self.min_words:
+        min_words = self.min_words if rule.get("min_words") is None else int(rule["min_words"])
+        if min_words and (count_words(doc.text) if n_words is None else n_words) < min_words:
             return self._drop("too_short")
         source = rule.get("field", "actor")
         value = _value(doc, source)
