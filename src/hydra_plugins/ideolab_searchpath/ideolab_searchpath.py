@@ -24,4 +24,6 @@ def find_conf_dir() -> Path:
 
 class IdeolabSearchPathPlugin(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        if any(e.provider == "main" for e in search_path.get_path()):
+            return  # another Hydra app with its own config_path (ideolab's main has none): leave it alone
         search_path.prepend(provider="ideolab", path=f"file://{find_conf_dir()}")
