@@ -1,5 +1,6 @@
 """Shared test helpers: run the real CLI (`python -m app`) in a subprocess, in temp folders."""
 
+import copy
 import json
 import os
 import subprocess
@@ -48,3 +49,16 @@ class AppRunner:
 def app_run(tmp_path: Path) -> AppRunner:
     return AppRunner(tmp_path)
 
+
+
+@pytest.fixture(autouse=True)
+def restore_hydra_singletons():
+    """Tests that compose configs in-process (hydra.compose) must not leak Hydra's global state into
+    the next test (Hydra's own test suites rely on a clean state; same as Hydra's fixture)."""
+    from hydra.core.singleton import Singleton
+
+    import app.config_schema  # noqa: F401  (registers the schema: it must be part of the saved state)
+
+    state = copy.deepcopy(Singleton.get_state())
+    yield
+    Singleton.set_state(state)
