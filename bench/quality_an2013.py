@@ -94,20 +94,21 @@ def fmt(value, spec=".3f") -> str:
     return "—" if value is None else format(value, spec)
 
 
-def table(results: list[dict], models: list[str]) -> str:
-    by = {(r["model"], r["split"], r["cross"]): r for r in results}
+def table(results: list[dict], models: list[tuple[str, str]]) -> str:
+    by = {(r["model"], r.get("variant", ""), r["split"], r["cross"]): r for r in results}
     head = ("| model | family | balance | macro-F1 stratified | macro-F1 speaker-grouped | macro-F1 an2013→ParlaMint "
             "| n train | train s | train s / 1k docs | peak RSS MB |")
     lines = [head, "|" + "|".join("---" for _ in range(10)) + "|"]
-    for m in models:
-        s, g, c = by.get((m, "stratified", False)), by.get((m, "grouped", False)), by.get((m, "stratified", True))
+    for m, v in models:
+        s, g, c = (by.get((m, v, "stratified", False)), by.get((m, v, "grouped", False)),
+                   by.get((m, v, "stratified", True)))
         main = g or s or {}
         costly = [r for r in (s, g) if r and r.get("train_seconds") is not None and not r.get("reused")]
         cost = max(costly, key=lambda r: r["n_train"] or 0) if costly else main
         rss = max((r.get("peak_rss_mb") or 0) for r in (s, g) if r) if (s or g) else None
         err = next((r["error"] for r in (s, g, c) if r and r.get("error")), None)
         lines.append(
-            f"| {m} | {main.get('family', '?')} | {main.get('balance', '?')} | {fmt((s or {}).get('macro_f1'))} "
+            f"| {m}{f' ({v})' if v else ''} | {main.get('family', '?')} | {main.get('balance', '?')} | {fmt((s or {}).get('macro_f1'))} "
             f"| {fmt((g or {}).get('macro_f1'))} | {fmt((c or {}).get('macro_f1'))} | {fmt(cost.get('n_train'), 'd')} "
             f"| {fmt(cost.get('train_seconds'), '.1f')} | {fmt(cost.get('train_s_per_1k_docs'), '.1f')} "
             f"| {fmt(rss, '.0f')} |" + (f" error: {err}" if err else "")
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "quality_an2013")
     parser.add_argument("--cache", type=Path, default=None, help="model/prepared cache (default <out>/cache)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    parser.add_argument("--variant", default="", help="a name for this setting (e.g. 'epochs=6'): its rows are kept "
+                        "beside the default rows of the same models")
     args = parser.parse_args(argv)
 
     models = [m for m in args.models.split(",") if m]
@@ -154,20 +157,24 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     plan = [(m, s, False) for m in models for s in splits] + [(m, "stratified", True) for m in cross if m in models]
     for i, (model, split, is_cross) in enumerate(plan, 1):
-        name = f"{model}__{split}" + ("__cross" if is_cross else "")
+        # run folder names: no "=" or "," (Hydra's override grammar would need quoting)
+        tag = "".join(c if c.isalnum() or c in "._-" else "-" for c in args.variant)
+        name = f"{model}__{split}" + ("__cross" if is_cross else "") + (f"__{tag}" if tag else "")
         print(f"[{i}/{len(plan)}] {name} …", file=sys.stderr, flush=True)
         r = one_run(name, model, split, balance[model], extra.get(model, []), out, cache, args.hardware,
                     args.threads, args.timeout, cross=is_cross)
+        r["variant"] = args.variant
         print(f"    {'ok' if 'error' not in r else 'FAILED'}: macro-F1 {fmt(r.get('macro_f1'))}, "
               f"train {fmt(r.get('train_seconds'), '.1f')} s, wall {r['wall_s']} s, peak RSS {r['peak_rss_mb']} MB"
               + (f" — {r['error']}" if "error" in r else ""), file=sys.stderr, flush=True)
         results.append(r)
 
     # keep earlier results of models/splits not re-run now (the table covers everything measured)
-    done = {(r["model"], r["split"], r["cross"]) for r in results}
-    merged = [r for r in previous if (r["model"], r["split"], r["cross"]) not in done] + results
+    key = lambda r: (r["model"], r.get("variant", ""), r["split"], r["cross"])  # noqa: E731
+    done = {key(r) for r in results}
+    merged = [r for r in previous if key(r) not in done] + results
     order = {m: i for i, m in enumerate(MODELS + sorted({r["model"] for r in merged} - set(MODELS)))}
-    all_models = sorted({r["model"] for r in merged}, key=order.get)
+    all_models = sorted({(r["model"], r.get("variant", "")) for r in merged}, key=lambda mv: (order[mv[0]], mv[1]))
     text = table(merged, all_models)
     meta = {"hardware": args.hardware, "threads": args.threads, "cpus": os.cpu_count(),
             "load_avg_at_end": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M")}
