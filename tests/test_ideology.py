@@ -20,11 +20,6 @@ PARLAMINT = ("parlamint_fr_2017", "parlamint_fr_sample")
 # -- helpers -------------------------------------------------------------------------------------------
 
 
-def needs_shared_data(folder: str):
-    return pytest.mark.skipif(not (SHARED_DATA / folder).is_dir(),
-                              reason=f"real corpus {folder} not found beside the repo (../shared/data)")
-
-
 def cli(tmp: Path, *args: str, ok: bool = True, env: dict | None = None):
     """`python -m app` with run folder and cache under `tmp`; the run folder is returned with the process."""
     run_dir = tmp / f"run{len(list(tmp.glob('run*')))}"
@@ -103,7 +98,6 @@ def test_committed_reference_loads_with_every_parlamint_code():
     assert ranks == sorted(ranks)
 
 
-@needs_shared_data("parlamint_fr_sample_tei")
 @pytest.mark.parametrize("corpus_id", PARLAMINT)
 def test_every_parlamint_orientation_code_resolves_as_the_reference_says(corpus_id):
     """Each document's code (read by the real reader) lands where the reference file says that code goes."""
@@ -135,7 +129,6 @@ def test_every_parlamint_orientation_code_resolves_as_the_reference_says(corpus_
 # -- stage=skeleton ------------------------------------------------------------------------------------
 
 
-@needs_shared_data("fr_an2013_mpt_tei")
 def test_skeleton_counts_on_an2013_agree_with_the_reader(skeletons):
     from app.label import count_words
     from app.read_tei import iter_corpus
@@ -185,7 +178,6 @@ def test_skeleton_counts_on_an2013_agree_with_the_reader(skeletons):
 
 
 @pytest.mark.slow
-@needs_shared_data("fr_an2013_mpt_tei")
 def test_views_derived_from_an2013_skeleton_run_the_pipeline(skeletons, tmp_path):
     skeleton = skeletons("an2013") / "ideology_actors_skeleton.yaml"
     conf, env = conf_copy(tmp_path)
@@ -223,7 +215,6 @@ def test_views_derived_from_an2013_skeleton_run_the_pipeline(skeletons, tmp_path
 
 
 @pytest.mark.slow
-@needs_shared_data("parlamint_fr_2017_tei")
 def test_views_derived_for_parlamint_work_for_2017_and_the_sample(skeletons, tmp_path):
     """Skeletons of 2017 and of the sample derived into one folder (the second merges into the first)."""
     from app.ideology.reference import load_reference
@@ -258,7 +249,6 @@ def test_views_derived_for_parlamint_work_for_2017_and_the_sample(skeletons, tmp
     assert set(meta["labelling"]["kept_by_label"]) == {"conservative", "liberal_right"}
 
 
-@needs_shared_data("parlamint_fr_2017_tei")
 def test_committed_views_are_derived_from_the_committed_reference():
     """conf/view/ideology_*.yaml = derive_views(reference, skeletons of an2013, 2017, sample), demo rules kept."""
     from app.ideology.derive_views import derive, load_actors

@@ -40,9 +40,6 @@ def words(doc) -> int:
     return len(doc.text.split())
 
 
-needs_data = pytest.mark.skipif(not (DATA_ROOT / "fr_an2013_mpt_tei").is_dir(), reason=f"no real data in {DATA_ROOT}")
-
-
 # --- an2013 (reader `turns`) ----------------------------------------------------------------------
 
 
@@ -54,7 +51,6 @@ def an2013_docs():
     return docs
 
 
-@needs_data
 def test_an2013_turn_counts_match_readme(an2013_docs):
     docs = an2013_docs
     assert len(docs) == 19_240  # every tei:sp
@@ -73,7 +69,6 @@ def test_an2013_turn_counts_match_readme(an2013_docs):
     assert (debat["mpt"], debat["qag"], debat["other"]) == (18_118, 750, 341)
 
 
-@needs_data
 def test_an2013_labelled_interventions_of_20_words(an2013_docs):
     labelled = [
         d
@@ -95,7 +90,6 @@ def test_an2013_labelled_interventions_of_20_words(an2013_docs):
     }  # fmt: skip
 
 
-@needs_data
 def test_an2013_fields_text_and_actor_ids(an2013_docs):
     docs = an2013_docs
     # trailing underscores are stripped: Alain_Vidalies_ and Alain_Vidalies are one actor
@@ -114,7 +108,6 @@ def test_an2013_fields_text_and_actor_ids(an2013_docs):
     assert all("  " not in d.text and d.text == d.text.strip() for d in docs)
 
 
-@needs_data
 def test_an2013_lists_its_files_and_metadata():
     files = list_corpus_files(corpus_cfg("an2013"))
     assert len(files) == 26 and files == sorted(files)
@@ -132,7 +125,6 @@ def parlamint_2017_docs():
     return docs
 
 
-@needs_data
 def test_parlamint_2017_resolution_matches_readme(parlamint_2017_docs):
     long_docs = [d for d in parlamint_2017_docs if words(d) >= 20]
     resolved = [d for d in long_docs if "orientation" in d.fields]
@@ -163,7 +155,6 @@ def test_parlamint_2017_resolution_matches_readme(parlamint_2017_docs):
     }  # fmt: skip
 
 
-@needs_data
 def test_parlamint_2017_chair_exclusion_and_text(parlamint_2017_docs):
     docs = parlamint_2017_docs
     assert not any("chair" in d.fields.get("role", "") for d in docs)
@@ -189,7 +180,6 @@ def test_parlamint_2017_chair_exclusion_and_text(parlamint_2017_docs):
     assert first.text.endswith("C’est du moins ce à quoi tend l’amendement.")
 
 
-@needs_data
 def test_parlamint_2017_all_utterances_by_role():
     docs = list(iter_corpus(plain_cfg("parlamint_fr_2017", options={
         "list_person": "ParlaMint-FR-listPerson.xml", "list_org": "ParlaMint-FR-listOrg.xml", "exclude_chair": False,
@@ -202,7 +192,6 @@ def test_parlamint_2017_all_utterances_by_role():
     assert len(files) == 7
 
 
-@needs_data
 def test_parlamint_sample_root_with_xinclude():
     docs = list(iter_corpus(corpus_cfg("parlamint_fr_sample")))
     assert len(docs) == 8  # 4 + 4 utterances of the two XIncluded sittings (chair kept in this fixture)
@@ -219,7 +208,6 @@ def test_parlamint_sample_root_with_xinclude():
     }))) == []  # fmt: skip
 
 
-@needs_data
 def test_parlamint_sample_extra_sitting_guests_unresolved():
     cfg = plain_cfg("parlamint_fr_sample", path=str(DATA_ROOT / "parlamint_fr_sample_tei"), glob="extra/*.xml")
     docs = list(iter_corpus(cfg))

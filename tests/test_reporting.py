@@ -17,7 +17,6 @@ import pytest
 
 from conftest import REPO, run_app
 
-HAS_SUPERIOR = (REPO / "src" / "hydra_plugins" / "superior_launcher").is_dir()
 HOOKS_V55 = ("analysis_hooks.after_experiment=[{type:curves,metrics:[accuracy,macro_f1],x_axis:balance,"
              "group_by:[family,dataset_id]},{type:report_markdown,path:summary/report.md}]")
 
@@ -299,7 +298,6 @@ def test_sweep_in_which_every_run_failed(tmp_path, cache):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_SUPERIOR, reason="superior launcher not present")
 def test_superior_sweep_with_repeats_and_v55_hooks(tmp_path, cache):
     out = tmp_path / "sweep"
     ok(sweep(out, cache, "balance=none,oversample", "dataset=web1", "hydra/launcher=superior",

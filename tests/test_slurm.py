@@ -78,10 +78,8 @@ def test_schema_holds_every_key_of_submitit_and_of_superior():
     local = {f.name for f in fields(IdeolabSubmititConf)}
     assert {f.name for f in fields(SlurmQueueConf)} <= slurm
     assert {f.name for f in fields(LocalQueueConf)} <= local
-    try:
-        from hydra_plugins.superior_launcher.config import SuperiorLauncherConf
-    except ImportError:
-        pytest.skip("superior launcher not importable")
+    from hydra_plugins.superior_launcher.config import SuperiorLauncherConf
+
     superior = {f.name for f in fields(SuperiorLauncherConf)}
     assert superior <= local, f"missing superior keys: {sorted(superior - local)}"
     ours = {f.name: f for f in fields(IdeolabSubmititConf)}
