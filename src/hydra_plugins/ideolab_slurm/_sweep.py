@@ -26,6 +26,7 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
+from app.orchestrator.plan import axis_values_of, override_key_value  # one reading of a grid for both launchers
 from hydra_plugins.ideolab_slurm.launcher import SlurmLauncherError
 
 log = logging.getLogger("hydra_plugins.ideolab_slurm")
@@ -325,21 +326,6 @@ def sbatch_script(settings: Settings, cls: str, n_jobs: int) -> str:
 CHECK_FAMILY = "check"  # the majority baseline runs in every ideolab run, besides the models it names
 
 
-def _split(override: str) -> tuple:
-    key, _, value = str(override).partition("=")
-    return key.lstrip("+~"), value
-
-
-def axis_values_of(batch: Sequence[Sequence[str]]) -> List[Dict[str, str]]:
-    """Per job, the overrides whose value differs between the jobs of the batch (the grid's axes)."""
-    parsed = [dict(_split(o) for o in job) for job in batch]
-    keys: List[str] = []
-    for d in parsed:
-        keys.extend(k for k in d if k not in keys)
-    axes = [k for k in keys if len({d.get(k) for d in parsed}) > 1]
-    return [{k: d.get(k, "") for k in axes} for d in parsed]
-
-
 def seed_for(s: "Settings", position: int, repeat: int) -> Optional[int]:
     if s.seed_strategy is None:
         return None
@@ -361,7 +347,7 @@ def extra_overrides_for(s: "Settings", seed: Optional[int], repeat: int) -> List
 
 def check_seed_axis(s: "Settings", job: Sequence[str]) -> None:
     for o in job:
-        key = _split(o)[0]
+        key = override_key_value(o)[0]
         if (key == "seed" and s.seed_strategy is not None) or (key == "repeat" and s.repeats > 1):
             raise SlurmLauncherError(
                 f"the override {o!r} conflicts with hydra.launcher.repeats/seed_strategy, which set {key} "
