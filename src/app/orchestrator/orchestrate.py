@@ -116,6 +116,7 @@ class Orchestrator:
         self.common_path: Path | None = None
         self.pool: Any = None
         self.learn: dict[str, Any] | None = None
+        self.recheck_s: float | None = None  # the scheduler holds room for a run about to end
         self.configs = ConfigCache(self._compose, getattr(hydra_context.config_loader, "repository", None))
 
     # ---- session ---------------------------------------------------------------------------------
@@ -329,8 +330,11 @@ class Orchestrator:
                 # while a fork server with the learned modules boots, runs wait for it (at most
                 # UPGRADE_WAIT_S): started on the old one they would import all that themselves
                 hold = pool.upgrading and time.monotonic() - (pool.upgrade_started or 0) < UPGRADE_WAIT_S
+                self.recheck_s = None
                 if not self.signal_received and not self.stop_all and not hold:
                     admission = self.scheduler.admit(pending, running.values())
+                    # room held for a run about to end: ask again by then even if nothing ends
+                    self.recheck_s = admission.recheck_s
                     for att in admission.over_budget_alone:
                         self.progress.say(
                             f"warning: {att.spec.run_id} is estimated at {self.scheduler.estimate(att.resource_class):.0f} MB, "
@@ -426,6 +430,8 @@ class Orchestrator:
         timeout = 0.2 if getattr(self.pool, "upgrading", False) else 1.0
         if self.s.safety.enable_hard_ram_limit and running:
             timeout = self.s.safety.poll_interval_s
+        if self.recheck_s is not None:
+            timeout = min(timeout, self.recheck_s)
         now = time.monotonic()
         for att in running.values():
             if att.kill_deadline is not None:
@@ -627,6 +633,7 @@ class Orchestrator:
         raised = self.scheduler.observe_peak(spec.resource_class, peak)
         if status == "success":
             self.progress.add_duration(spec.resource_class, duration)
+            self.scheduler.observe_duration(spec.resource_class, duration)  # the lookahead's durations
         self._add_row(att, status, note, exit_code=ev.exit_code, end=_now(), duration=duration, peak=peak, quality=quality)
         results[spec.run_index] = (status, ret)
         if att.payload_path is not None and att.payload_path.exists():
