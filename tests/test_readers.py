@@ -415,3 +415,62 @@ def test_web_reader_streams_in_flat_memory(tmp_path):
     count, growth_mb = out.stdout.split()
     assert int(count) == 40_000
     assert size_mb > 30 and float(growth_mb) < 15, (size_mb, growth_mb)
+
+
+def _per_document_oracle(path: Path, fields: dict, text_xpath: str) -> list[tuple[str, dict, str]]:
+    """What the web reader must give, read the slow way: each document parsed whole, its fields and text
+    through the per-document XPath classes (`FieldXPaths`, `TextXPath`) that the other readers use."""
+    from app.readers import FieldXPaths, TextXPath, namespaces_for
+    from app.readers import CorpusSpec
+
+    namespaces = namespaces_for(CorpusSpec(id="t", reader="web", path=path, root_dir=path.parent))
+    field_xpaths = FieldXPaths(fields, namespaces, "fields")
+    text = TextXPath(text_xpath, namespaces, "text")
+    docs = parse_file(path).getroot()
+    return [(d.get("{http://www.w3.org/XML/1998/namespace}id") or f"t:{path.stem}#{n}", field_xpaths.values(d), text.text(d))
+            for n, d in enumerate(docs.iterchildren("{%s}TEI" % TEI, "TEI"), 1)]
+
+
+@pytest.mark.parametrize("n_pages", [20, 600])  # 600: several XSLT batches (BATCH_SIZE 256)
+def test_web_reader_batches_equal_per_document_xpaths(tmp_path, n_pages):
+    """The web reader extracts fields and text in C, a batch of documents per XSLT call; on hostile
+    content it must give exactly what per-document XPath evaluation gives (ids, fields, text)."""
+    hostile = [
+        "plain words",
+        "  leading and trailing  ",
+        "line\nbreaks\tand\r\ntabs",
+        "no\u00a0break\u2009thin\u3000ideographic\u0085nel spaces",
+        "quotes \" and ' and « guillemets » and ’",
+        "inline <hi>mark</hi>up<!-- a comment --> and <?pi x?>pi",
+        "the record mark \ue001 inside a text",
+        "",
+        "&lt;escaped&gt; &amp; entities",
+    ]
+    pages = []
+    for i in range(n_pages):
+        body = "".join(f"<p>{hostile[(i + j) % len(hostile)]}</p>" for j in range(1 + i % 4))
+        xml_id = f' xml:id="p{i}"' if i % 3 else ""
+        author = "" if i % 5 == 4 else f'<author key="org{i % 7}">Org\u00a0{i % 7}\n  name</author>'
+        pages.append(
+            f"<TEI{xml_id}><teiHeader><fileDesc><titleStmt>{author}<title>t\t{i} \"q\" &lt;x&gt;</title></titleStmt>"
+            f"</fileDesc></teiHeader><text><body>{body}</body><back><p>not text</p></back></text></TEI>\n"
+        )
+    path = tmp_path / "hostile.xml"
+    path.write_text(f'<teiCorpus xmlns="{TEI}"><teiHeader/>\n{"".join(pages)}</teiCorpus>', encoding="utf-8")
+    fields = {"actor": "tei:teiHeader//tei:author/@key", "org": "tei:teiHeader//tei:author",
+              "title": "tei:teiHeader//tei:title", "quoted": "string(tei:teiHeader//tei:title[contains(., '\"')])",
+              "n_p": "count(tei:text/tei:body/tei:p)"}
+    text_xpath = "tei:text/tei:body//tei:p"
+    docs = list(iter_corpus(web_cfg(path, fields=fields, options={"text_xpath": text_xpath})))
+    expected = _per_document_oracle(path, fields, text_xpath)
+    assert len(docs) == n_pages
+    assert [(d.doc_id, d.fields, d.text) for d in docs] == expected
+    assert any("\ue001" in d.text for d in docs) and any(d.text == "" for d in docs)
+
+
+def test_web_reader_text_xpath_must_select_nodes(tmp_path):
+    path = tmp_path / "one.xml"
+    path.write_text(f'<teiCorpus xmlns="{TEI}"><TEI><text><body><p>x</p></body></text></TEI></teiCorpus>')
+    message = _user_error_text(web_cfg(path, options={"text_xpath": "string(tei:text)"}))
+    assert "one.xml" in message and "options.text_xpath must select nodes" in message
+    assert "invalid XPath" in _user_error_text(web_cfg(path, options={"text_xpath": "tei:text/["}))

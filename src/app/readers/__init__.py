@@ -91,8 +91,29 @@ def tag_names(qname: str, namespaces: Mapping[str, str]) -> list[str]:
     return names
 
 
+# every character str.split() splits on, bar the plain space; ASCII ones first (the usual suspects)
+_ASCII_SPACES = ("\n", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
+_OTHER_SPACES = tuple(c for c in map(chr, range(128, 0x3001)) if c.isspace())
+
+
 def normalise_space(text: str) -> str:
-    return " ".join(text.split())
+    """Whitespace runs collapsed to one space, no space at either end: `" ".join(text.split())`.
+
+    Most texts are already normal (one paragraph, single spaces), and checking costs a handful of
+    C-level substring searches where split/join builds a string object per word (5x slower on a
+    3 KB page, and this runs for every document of a crawl)."""
+    if not text:
+        return text
+    if "  " in text or text[0] == " " or text[-1] == " ":
+        return " ".join(text.split())
+    for space in _ASCII_SPACES:
+        if space in text:
+            return " ".join(text.split())
+    if not text.isascii():
+        for space in _OTHER_SPACES:
+            if space in text:
+                return " ".join(text.split())
+    return text
 
 
 def xpath_text(result: Any) -> str | None:
@@ -111,7 +132,7 @@ def xpath_text(result: Any) -> str | None:
                 parts.append(_text_of(item, method="text", encoding="unicode", with_tail=False))
             elif isinstance(item, str):
                 parts.append(str(item))
-        text = " ".join(" ".join(parts).split())
+        text = normalise_space(" ".join(parts))
         return text or None
     if isinstance(result, str):
         text = normalise_space(result)
@@ -186,7 +207,7 @@ class FieldXPaths:
         out = {}
         for name, part in zip(self._names, parts):
             if part:
-                value = " ".join(part.split())
+                value = normalise_space(part)
                 if value:
                     out[name] = value
         return out
@@ -246,6 +267,11 @@ class BaseReader:
         self.field_xpaths = FieldXPaths(spec.fields, self.namespaces, spec.where("fields"))
         self.strip = strip_rules(spec)
 
+    def field_names(self) -> list[str]:
+        """Every field a document of this corpus may carry: the prepared TSV gets a column for each,
+        decided before reading, so that rows are written in their final form as they are read."""
+        return list(self.spec.fields)
+
     def extra_files(self, files: list[Path]) -> list[Path]:
         """Files besides the listed ones whose content shapes the documents (for fingerprints):
         XIncluded files here, plus what a reader reads on the side (metadata, listPerson...)."""
@@ -257,8 +283,19 @@ class BaseReader:
     def read_file(self, path: Path) -> Iterator[Document]:
         raise NotImplementedError
 
+    def read_records(self, path: Path) -> Iterator[tuple[str, dict[str, str], bytes]]:
+        """(doc_id, fields, text as UTF-8) per document of `path`: what `stage=prepare` consumes.  This
+        default encodes `read_file`'s documents; a reader with a faster batch path overrides it."""
+        for doc in self.read_file(path):
+            yield doc.doc_id, doc.fields, doc.text.encode()
+
     def make_document(self, doc_id: str, text: str, values: dict[str, str]) -> Document:
+        """A document from raw field values (`options.strip_trailing` applied here).  `text` must be
+        whitespace-normalised (`normalise_space`): later steps count words by counting spaces."""
         apply_strip(values, self.strip)
+        return self.document(doc_id, text, values)
+
+    def document(self, doc_id: str, text: str, values: dict[str, str]) -> Document:
         return Document(
             doc_id=doc_id,
             text=text,

@@ -71,6 +71,10 @@ class TurnsReader(BaseReader):
             raise UserError(f"{path}: not a UTF-8 CSV file ({err})") from None
         return path, table
 
+    def field_names(self) -> list[str]:
+        wanted = (self.spec.options.get("file_metadata") or {}).get("fields") or {}
+        return [*super().field_names(), *map(str, wanted)]
+
     def extra_files(self, files: list[Path]) -> list[Path]:
         extra = super().extra_files(files)
         return [self.metadata_path, *extra] if self.metadata_path else extra

@@ -7,8 +7,10 @@ files can be read in any order or in parallel and keep their ids).
 `options.document` names another document element if needed (default `tei:TEI`).  `xi:include`s of
 files inside the corpus folder are followed where they stand.
 
-Built for size (hundreds of MB in one file): `iterparse` only reports `TEI` ends, the XPaths are
-compiled once, and each `TEI` is released (with what precedes it) as soon as it is read.
+Built for size (hundreds of MB in one file): `iterparse` only reports document ends; finished
+documents are moved, a batch at a time, into a small tree of their own and their fields and text are
+extracted in C by one XSLT call per batch (app.readers.xslt_batch), so memory holds one batch and
+Python does a few operations per document.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from lxml import etree
+
 from app.documents import Document
 from app.errors import UserError
-from app.readers import BaseReader, CorpusSpec, TextXPath, tag_names
-from app.readers.safe_xml import XML_ID, release, walk
+from app.readers import BaseReader, CorpusSpec, TextXPath, apply_strip, tag_names
+from app.readers.safe_xml import TEI_NS, walk
+from app.readers.xslt_batch import BatchExtractor
 
 DEFAULT_TEXT_XPATH = "tei:text/tei:body//tei:p"
+# documents per XSLT call: enough to make the call's cost vanish, few enough to keep memory small
+BATCH_SIZE = 256
 
 
 class WebReader(BaseReader):
@@ -33,16 +40,38 @@ class WebReader(BaseReader):
         if unknown:
             raise UserError(f"{spec.where('options')}: unknown option(s) for reader 'web': {sorted(unknown)}")
         text_xpath = spec.options.get("text_xpath") or DEFAULT_TEXT_XPATH
-        self.text_xpath = TextXPath(text_xpath, self.namespaces, spec.where("options.text_xpath"))
+        TextXPath(text_xpath, self.namespaces, spec.where("options.text_xpath"))  # names a bad XPath
+        self.extractor = BatchExtractor(spec.fields, text_xpath, self.namespaces, spec.where("fields"))
         self.tags = tag_names(spec.options.get("document") or "tei:TEI", self.namespaces)
 
-    def read_file(self, path: Path) -> Iterator[Document]:
-        corpus_id = self.spec.id
+    def read_records(self, path: Path) -> Iterator[tuple[str, dict, bytes]]:
+        fallback = f"{self.spec.id}:{path.stem}#"
         count = 0
-        for _event, elem, _file in walk(path, self.tags, self.spec.root_dir):
-            count += 1
-            values = self.field_xpaths.values(elem)
-            text = self.text_xpath.text(elem)
-            doc_id = elem.get(XML_ID) or f"{corpus_id}:{path.stem}#{count}"
-            release(elem)
-            yield self.make_document(doc_id, text, values)
+        for batch in self._batches(path):
+            for doc_id, values, text in batch:
+                count += 1
+                apply_strip(values, self.strip)
+                yield doc_id or f"{fallback}{count}", values, text
+
+    def read_file(self, path: Path) -> Iterator[Document]:
+        for doc_id, values, text in self.read_records(path):
+            yield self.document(doc_id, text.decode(), values)
+
+    def _batches(self, path: Path) -> Iterator[list[tuple[str, dict, bytes]]]:
+        """The documents of `path` (and of the files it XIncludes, where they stand), in order, a batch at a
+        time.  Each finished document leaves the parsed tree for the batch's own, with whatever preceded
+        it in its parent (the corpus header...): the parsed tree never grows."""
+        container, namespaced = etree.Element("batch"), True
+        for _event, elem, source in walk(path, self.tags, self.spec.root_dir):
+            flavour = elem.tag.startswith("{" + TEI_NS)
+            if len(container) and (flavour != namespaced or len(container) >= BATCH_SIZE):
+                yield self.extractor.extract(container, namespaced, str(path))
+                container = etree.Element("batch")
+            namespaced = flavour
+            parent = elem.getparent()
+            if parent is not None:
+                while elem.getprevious() is not None:
+                    del parent[0]
+            container.append(elem)
+        if len(container):
+            yield self.extractor.extract(container, namespaced, str(path))
