@@ -8,7 +8,6 @@ components of "same group value" and "same text" links.
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from app.errors import UserError
 
@@ -44,12 +43,13 @@ def split_train_job(
     units = _units(len(labels), groups, text_keys)
     unit_ids, unit_index = np.unique(units, return_inverse=True)
     # a unit's label for stratification: the label of its first document
-    first = np.full(len(unit_ids), -1)
-    for doc, unit in enumerate(unit_index):
-        if first[unit] < 0:
-            first[unit] = doc
+    _, first = np.unique(unit_index, return_index=True)
     unit_labels = labels[first]
     _check_class_sizes(unit_labels, "actor group" if groups is not None else "document")
+
+    # scikit-learn is imported here, not with the module: its import costs seconds, and `stage=prepare`
+    # imports it in the background while the files are read (app.prepare)
+    from sklearn.model_selection import train_test_split
 
     if groups is None:
         # every unit is one text (or a set of identical texts): a plain stratified split
@@ -71,6 +71,8 @@ def _grouped(unit_labels, train_prop, seed, n_units, labels, unit_index) -> np.n
     Group sizes differ, so the job share is only close to 1-train_prop; the actual share is
     recorded in meta_view.json.
     """
+    from sklearn.model_selection import StratifiedGroupKFold
+
     n_splits = max(2, int(round(1.0 / (1.0 - train_prop))))
     smallest = min(np.unique(unit_labels, return_counts=True)[1])
     n_splits = min(n_splits, max(2, int(smallest)))
@@ -87,28 +89,51 @@ def _grouped(unit_labels, train_prop, seed, n_units, labels, unit_index) -> np.n
 
 
 def _units(n: int, groups: np.ndarray | None, text_keys: np.ndarray | None) -> np.ndarray:
-    """Union-find over documents linked by the same group value or the same text."""
-    parent = list(range(n))
+    """Documents linked by the same group value or the same text, as units: a unit id per document.
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for keys in (groups, text_keys):
-        if keys is None:
-            continue
-        seen: dict = {}
-        for i, key in enumerate(keys):
-            if key is None or key == "":
-                continue
-            j = seen.setdefault(key, i)
-            if j != i:
-                a, b = find(i), find(j)
+    Union-find where each set's root is its most recently linked document, so a unit id is the index of
+    one of its documents (with one kind of link: the last one with that key).  Done with numpy, which a
+    crawl of a million pages needs: only documents whose text repeats an earlier one go through the
+    Python loop, and only when groups are linked too."""
+    parent = np.arange(n)
+    if groups is not None:
+        valid = np.array([g is not None and g != "" for g in groups], dtype=bool)
+        parent = _last_with_same_key(np.asarray(groups), valid)
+    if text_keys is not None:
+        text_keys = np.asarray(text_keys)
+        if groups is None:
+            parent = _last_with_same_key(text_keys, np.ones(n, dtype=bool))
+        else:
+            _, first, inverse = np.unique(text_keys, return_index=True, return_inverse=True)
+            first_of = first[inverse]
+            for i in np.flatnonzero(first_of != np.arange(n)).tolist():
+                a, b = _root(parent, i), _root(parent, int(first_of[i]))
                 if a != b:
                     parent[b] = a
-    return np.array([find(i) for i in range(n)])
+    while True:  # every pointer to its root (pointer jumping)
+        jumped = parent[parent]
+        if np.array_equal(jumped, parent):
+            return parent
+        parent = jumped
+
+
+def _last_with_same_key(keys: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per document, the index of the last document holding the same key (itself if its key is missing)."""
+    index = np.arange(len(keys))
+    chosen = np.flatnonzero(valid)
+    if len(chosen):
+        _, inverse = np.unique(keys[chosen], return_inverse=True)
+        last = np.zeros(inverse.max() + 1, dtype=np.int64)
+        np.maximum.at(last, inverse, chosen)
+        index[chosen] = last[inverse]
+    return index
+
+
+def _root(parent: np.ndarray, i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = int(parent[i])
+    return i
 
 
 def _check_class_sizes(unit_labels: np.ndarray, what: str) -> None:
