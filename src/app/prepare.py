@@ -1,15 +1,17 @@
 """Stage prepare: TEI → labelled, split, balanced TSVs in a content-keyed cache folder.
 
-Memory stays flat in corpus size: texts are streamed to a spool file in the first pass, only a few
-numbers per document are kept for splitting and balancing, and the second pass streams the spool
-into train.tsv / job.tsv.
+Memory stays flat in corpus size: the first pass (files in parallel) writes each kept document's
+final TSV row to a spool file and keeps only a few numbers per document for splitting and balancing;
+the second pass copies the spooled lines into train.tsv / job.tsv.
 """
 
 import hashlib
-import json
+import io
 import logging
 import multiprocessing
 import os
+import threading
+from array import array
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +21,15 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from app.balance import balance_train
+from app.documents import Document
 from app.cache import build_once, fingerprint, write_json
 from app.errors import UserError
-from app.label import LabelStats, ViewLabeler, count_words
+from app.label import LabelStats, ViewLabeler
 from app.paths import safe_id
 from app.prepared import PreparedData
 from app.read_tei import corpus_files, corpus_reader, list_corpus_files
 from app.split import split_train_job
-from app.write_formats import concat_tsv, ensure_formats, tsv_writer
+from app.write_formats import ensure_formats, tsv_writer
 
 log = logging.getLogger(__name__)
 
@@ -93,51 +96,76 @@ def prepare_dataset(cfg: DictConfig, formats: set[str] = frozenset()) -> Prepare
 
 @dataclass
 class FileChunk:
-    """What pass 1 keeps of one corpus file: a few values per kept document, texts in a spool file."""
+    """What pass 1 keeps of one corpus file: a few values per kept document, the rows in a spool file."""
 
+    # compact (8 bytes per document where it can): a crawl of a million pages keeps these in memory
     spool: Path
-    labels: list = field(default_factory=list)
-    n_words: list = field(default_factory=list)
-    text_keys: list = field(default_factory=list)
+    labels: list = field(default_factory=list)  # the view's label strings (shared objects)
+    n_words: array = field(default_factory=lambda: array("q"))
+    text_keys: bytearray = field(default_factory=bytearray)  # 8-byte digest of each text, end to end
     groups: list = field(default_factory=list)
-    field_names: set = field(default_factory=set)
+    row_bytes: array = field(default_factory=lambda: array("q"))  # each spooled row's length: where pass 2 writes it
     stats: LabelStats = field(default_factory=LabelStats)
     n_read: int = 0
 
 
 def _read_label_file(task: tuple) -> FileChunk:
-    """Pass 1 for one file (runs in a worker process when several files are read in parallel)."""
-    corpus_cfg, view_cfg, path, spool, source_field, group_by = task
+    """Pass 1 for one file (runs in a worker process when several files are read in parallel).
+
+    Each kept document becomes its final TSV row at once (the columns are fixed before reading), so
+    pass 2 only routes lines to train/job.  This loop runs once per document of a crawl: it does no
+    more than it must (the text stays UTF-8 bytes from the reader to the row and its duplicate key)."""
+    corpus_cfg, view_cfg, path, spool, source_field, group_by, extra = task
     reader = corpus_reader(corpus_cfg)
+    corpus_id, actor_field = reader.spec.id, reader.spec.actor_field
     labeler = ViewLabeler(view_cfg)
     chunk = FileChunk(spool=spool, stats=labeler.stats)
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
-    with open(spool, "w", encoding="utf-8") as out:
-        # one line per kept document: base columns, the other fields as JSON, the text last — pass 2
-        # copies the text without parsing it
-        for doc in reader.read_file(path):
+    blake2b = hashlib.blake2b
+    with open(spool, "wb") as out:
+        for doc_id, fields, text in reader.read_records(path):
             chunk.n_read += 1
-            n_words = count_words(doc.text)
-            label = labeler.label(doc, n_words)
+            # the text is whitespace-normalised UTF-8: its words are its spaces + 1
+            n_words = text.count(b" ") + 1 if text else 0
+            actor = fields.get(actor_field)
+            # the view reads ids and fields only (the word count is given): no need to decode the text
+            label = labeler.label(Document(doc_id, "", corpus_id, actor, fields), n_words)
             if label is None:
                 continue
-            fields = dict(doc.fields)
-            fields[source_field] = fields.get(source_field) or doc.corpus_id
-            chunk.field_names.update(fields)
-            out.write("\t".join(map(_cell, (doc.doc_id, doc.corpus_id, doc.actor or "", label, str(n_words),
-                                             dumps(fields), doc.text))) + "\n")
+            if not fields.get(source_field):
+                fields[source_field] = corpus_id
+            values = [doc_id, corpus_id, actor or "", label, str(n_words), *[fields.get(c, "") for c in extra]]
+            head = "\t".join(values)
+            if b'"' in text or '"' in head or head.count("\t") != len(values) - 1 or "\n" in head or "\r" in head:
+                row = _row([*values, text.decode()]).encode()
+            else:
+                row = b"%s\t%s\n" % (head.encode(), text)
+            out.write(row)
+            chunk.row_bytes.append(len(row))
             chunk.labels.append(label)
             chunk.n_words.append(n_words)
-            chunk.text_keys.append(hashlib.blake2b(doc.text.encode(), digest_size=8).digest())
+            chunk.text_keys += blake2b(text, digest_size=8).digest()
             if group_by:
                 # a document without the grouping value is a group of its own
-                value = doc.actor if group_by == "actor" else fields.get(group_by)
-                chunk.groups.append(str(value or f"__doc__{doc.corpus_id}:{doc.doc_id}"))
+                value = actor if group_by == "actor" else fields.get(group_by)
+                chunk.groups.append(str(value or f"__doc__{corpus_id}:{doc_id}"))
     return chunk
 
 
-def _map_in_order(func, tasks: list, cfg: DictConfig, desc: str) -> list:
-    """func over tasks, results in task order, over `hardware.threads` processes, with a progress bar."""
+def _needs_cleaning(value: str) -> bool:
+    return "\t" in value or "\n" in value or "\r" in value
+
+
+def _row(values: list[str]) -> str:
+    """One TSV line through the csv module (quoting), cells freed of tabs and line breaks.  Rare:
+    readers normalise whitespace, and only cells holding a double quote need quoting."""
+    line = io.StringIO()
+    tsv_writer(line).writerow([" ".join(v.split()) if _needs_cleaning(v) else v for v in values])
+    return line.getvalue()
+
+
+def _map_in_order(func, tasks: list, cfg: DictConfig, desc: str, meanwhile=None) -> list:
+    """func over tasks, results in task order, over `hardware.threads` processes, with a progress bar.
+    `meanwhile()` runs in a thread of this process once the workers are started (forked)."""
     workers = max(1, min(int(cfg.hardware.threads), len(tasks)))
     results = []
     with tqdm(total=len(tasks), desc=desc, unit="file", disable=not cfg.progress, leave=False) as bar:
@@ -148,70 +176,96 @@ def _map_in_order(func, tasks: list, cfg: DictConfig, desc: str) -> list:
         else:
             # fork: workers inherit the imported modules, so starting them costs milliseconds
             with multiprocessing.get_context("fork").Pool(workers) as pool:
+                if meanwhile is not None:  # never before the fork: a thread mid-import would fork badly
+                    threading.Thread(target=meanwhile, daemon=True).start()
                 for result in pool.imap(func, tasks):
                     results.append(result)
                     bar.update(1)
     return results
 
 
-def _cell(value: str) -> str:
-    # spool and TSV cells never hold a tab or a line break (readers normalise whitespace already)
-    if "\t" in value or "\n" in value or "\r" in value:
-        return " ".join(value.split())
-    return value
+def _import_split_libraries() -> None:
+    """scikit-learn takes ~2 s to import; the split needs it only after pass 1, so this process
+    imports it while the workers read (it would otherwise sit idle)."""
+    import sklearn.model_selection  # noqa: F401
 
 
-def _write_chunk(task: tuple) -> tuple[Path, Path]:
-    """Pass 2 for one spool file: its rows into a train part and a job part (no header)."""
-    spool, is_train, multiplicity, columns = task
-    parts = (spool.with_suffix(".train.tsv"), spool.with_suffix(".job.tsv"))
-    with open(spool, encoding="utf-8") as rows, open(parts[0], "w", encoding="utf-8", newline="") as train_file, \
-            open(parts[1], "w", encoding="utf-8", newline="") as job_file:
-        files = (train_file, job_file)
-        writers = (tsv_writer(train_file), tsv_writer(job_file))
-        extra = columns[len(BASE_COLUMNS):-1]
-        for i, line in enumerate(rows):
-            if is_train[i] and not multiplicity[i]:
-                continue
-            *base, fields, text = line.rstrip("\n").split("\t", len(BASE_COLUMNS) + 1)
-            fields = json.loads(fields)
-            values = base + [fields.get(c, "") for c in extra] + [text]
-            times = int(multiplicity[i]) if is_train[i] else 1
-            side = 0 if is_train[i] else 1
-            if any('"' in v for v in values):  # csv quoting needed (rare); else written as is, much faster
-                writers[side].writerows([values] * times)
-            else:
-                files[side].write(("\t".join(values) + "\n") * times)
-    os.remove(spool)
-    return parts
+def _columns(corpora: list[DictConfig], source_field: str) -> list[str]:
+    """The prepared TSV's columns: the base ones, every field a reader may give (sorted), the text."""
+    names = {source_field}
+    for corpus in corpora:
+        names.update(corpus_reader(corpus).field_names())
+    return BASE_COLUMNS + sorted(n for n in names if n not in BASE_COLUMNS and n != "text") + ["text"]
 
 
-def _read_all(cfg: DictConfig, corpora: list[DictConfig], out: Path) -> tuple[list[FileChunk], dict]:
+def _read_all(cfg: DictConfig, corpora: list[DictConfig], columns: list[str], out: Path) -> tuple[list[FileChunk], dict]:
     """Pass 1 over every file of every corpus, in file order; files in parallel over `hardware.threads`."""
     view = OmegaConf.to_container(cfg.view, resolve=True)
+    extra = columns[len(BASE_COLUMNS):-1]
     tasks = []
     for corpus in corpora:
         plain = OmegaConf.to_container(corpus, resolve=True)
         for path in corpus_files(corpus):
-            spool = out / f"spool-{len(tasks):05d}.jsonl"
-            tasks.append((plain, view, path, spool, cfg.data.source_field, cfg.split.group_by))
-    chunks = _map_in_order(_read_label_file, tasks, cfg, f"read {cfg.dataset_id}")
+            spool = out / f"spool-{len(tasks):05d}.tsv"
+            tasks.append((plain, view, path, spool, cfg.data.source_field, cfg.split.group_by, extra))
+    chunks = _map_in_order(_read_label_file, tasks, cfg, f"read {cfg.dataset_id}", meanwhile=_import_split_libraries)
     read_counts: dict = {}
     for task, chunk in zip(tasks, chunks):
         read_counts[task[0]["id"]] = read_counts.get(task[0]["id"], 0) + chunk.n_read
     return chunks, read_counts
 
 
+def _write_splits(chunks: list[FileChunk], is_train: np.ndarray, multiplicity: np.ndarray, columns: list[str],
+                  out: Path, cfg: DictConfig) -> None:
+    """Pass 2: the spooled rows, in reading order, into train.tsv (each as many times as balancing says,
+    possibly 0) and job.tsv.  Every row's length is known, so each spool file's share of both files is
+    known too: the files are sized first and the spools copied into their places in parallel."""
+    header = _row(columns).encode()
+    copies = np.where(is_train, multiplicity, -1)  # per row: copies in train, or -1 for job
+    row_bytes = np.concatenate([np.frombuffer(c.row_bytes, dtype=np.int64) for c in chunks])
+    train_bytes = np.where(copies > 0, copies, 0) * row_bytes
+    job_bytes = np.where(copies < 0, row_bytes, 0)
+    paths = (out / "train.tsv", out / "job.tsv")
+    tasks, start, offsets = [], 0, [len(header), len(header)]
+    for chunk in chunks:
+        end = start + len(chunk.row_bytes)
+        sizes = (int(train_bytes[start:end].sum()), int(job_bytes[start:end].sum()))
+        tasks.append((chunk.spool, copies[start:end].tolist(), paths, tuple(offsets), sizes))
+        offsets = [offsets[0] + sizes[0], offsets[1] + sizes[1]]
+        start = end
+    for path, size in zip(paths, offsets):
+        with open(path, "wb") as handle:
+            handle.write(header)
+            handle.truncate(size)
+    _map_in_order(_copy_rows, tasks, cfg, f"write {cfg.dataset_id}")
+
+
+def _copy_rows(task: tuple) -> None:
+    """Pass 2 for one spool file: its rows to their places in train.tsv and job.tsv (lines copied as bytes)."""
+    spool, copies, paths, offsets, sizes = task
+    with open(spool, "rb") as rows, open(paths[0], "r+b") as train_file, open(paths[1], "r+b") as job_file:
+        train_file.seek(offsets[0])
+        job_file.seek(offsets[1])
+        for line, n in zip(rows, copies):
+            if n < 0:
+                job_file.write(line)
+            elif n:
+                train_file.write(line if n == 1 else line * n)
+        if (train_file.tell(), job_file.tell()) != (offsets[0] + sizes[0], offsets[1] + sizes[1]):
+            raise RuntimeError(f"pass 2 wrote {spool.name} to the wrong place")  # a bug, never bad input
+    os.remove(spool)
+
+
 def _build(cfg: DictConfig, corpora: list[DictConfig], key: dict, out: Path) -> None:
     t0 = time.perf_counter()
     source_field = cfg.data.source_field
     group_by = cfg.split.group_by
-    chunks, read_counts = _read_all(cfg, corpora, out)
+    columns = _columns(corpora, source_field)
+    chunks, read_counts = _read_all(cfg, corpora, columns, out)
     labels = [x for c in chunks for x in c.labels]
-    n_words = [x for c in chunks for x in c.n_words]
-    text_keys = [x for c in chunks for x in c.text_keys]
+    n_words = np.concatenate([np.frombuffer(c.n_words, dtype=np.int64) for c in chunks])
+    text_keys = np.frombuffer(b"".join(c.text_keys for c in chunks), dtype=np.uint64)
     groups = [x for c in chunks for x in c.groups]
-    field_names = set().union(*(c.field_names for c in chunks))
     label_stats = LabelStats.merged(c.stats for c in chunks)
     stats = label_stats.as_dict()
     if not labels:
@@ -225,25 +279,14 @@ def _build(cfg: DictConfig, corpora: list[DictConfig], key: dict, out: Path) -> 
         cfg.train_prop,
         cfg.seed,
         groups=np.array(groups) if group_by else None,
-        text_keys=np.array(text_keys, dtype=object) if cfg.split.dedup_exact else None,
+        text_keys=text_keys if cfg.split.dedup_exact else None,
     )
     # balance sees the train split only: an oversampled copy can never reach job
     train_idx = np.flatnonzero(split.is_train)
-    mult_train, balance_info = balance_train(labels_arr[train_idx], np.array(n_words)[train_idx], cfg.balance, cfg.seed)
+    mult_train, balance_info = balance_train(labels_arr[train_idx], n_words[train_idx], cfg.balance, cfg.seed)
     multiplicity = np.ones(len(labels), dtype=np.int64)
     multiplicity[train_idx] = mult_train
-
-    extra = sorted(f for f in field_names | {source_field} if f not in BASE_COLUMNS and f != "text")
-    columns = BASE_COLUMNS + extra + ["text"]
-    # pass 2: each spool file into train/job parts (in parallel), then the parts joined in order
-    tasks, start = [], 0
-    for chunk in chunks:
-        end = start + len(chunk.labels)
-        tasks.append((chunk.spool, split.is_train[start:end], multiplicity[start:end], columns))
-        start = end
-    parts = _map_in_order(_write_chunk, tasks, cfg, f"write {cfg.dataset_id}")
-    for index, split_name in enumerate(("train", "job")):
-        concat_tsv(out / f"{split_name}.tsv", columns, [p[index] for p in parts])
+    _write_splits(chunks, split.is_train, multiplicity, columns, out, cfg)
 
     meta = {
         "dataset_id": cfg.dataset_id,

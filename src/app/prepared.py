@@ -4,8 +4,10 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPLITS = ("train", "job")
 
@@ -21,7 +23,9 @@ class PreparedData:
     def split_path(self, split: str) -> Path:
         return self.dir / f"{split}.tsv"
 
-    def read_split(self, split: str) -> pd.DataFrame:
+    def read_split(self, split: str) -> "pd.DataFrame":
+        import pandas as pd  # here, not at import: `stage=prepare` never loads pandas
+
         df = pd.read_csv(
             self.split_path(split), sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_MINIMAL
         )

@@ -8,7 +8,6 @@ import csv
 import importlib
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -29,17 +28,6 @@ FORMAT_WRITERS = {
 def tsv_writer(file):
     """The one TSV dialect of prepared splits (pandas reads it with sep="\\t", quoting minimal)."""
     return csv.writer(file, delimiter="\t", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-
-
-def concat_tsv(dest: Path, columns: list[str], parts: list[Path]) -> None:
-    """Header + the part files in order, copied as bytes; the parts are removed."""
-    with open(dest, "w", encoding="utf-8", newline="") as out:
-        tsv_writer(out).writerow(columns)
-        out.flush()
-        for part in parts:
-            with open(part, encoding="utf-8") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
-            part.unlink()
 
 
 def ensure_formats(prepared: PreparedData, formats: Iterable[str], cfg) -> dict:

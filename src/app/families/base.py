@@ -2,12 +2,12 @@
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from sklearn.model_selection import train_test_split
+from typing import TYPE_CHECKING, Any
 
 from app.prepared import PreparedData
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -48,10 +48,12 @@ class Family:
         raise NotImplementedError
 
 
-def cap_train(df: pd.DataFrame, cap: int | None, seed: int) -> pd.DataFrame:
+def cap_train(df: "pd.DataFrame", cap: int | None, seed: int) -> "pd.DataFrame":
     """`hardware.max_train_docs_<family>`: a stratified subsample of the train split."""
     if not cap or len(df) <= cap:
         return df
+    from sklearn.model_selection import train_test_split  # not at import: `stage=prepare` needs no sklearn
+
     counts = df["label"].value_counts()
     stratify = df["label"] if counts.min() >= 2 and cap >= len(counts) else None
     kept, _ = train_test_split(df, train_size=int(cap), stratify=stratify, random_state=seed)
