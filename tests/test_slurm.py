@@ -141,6 +141,19 @@ def test_each_resource_class_gets_its_memory_cpus_and_time(tmp_path):
     assert (p["mem_gb"], p["cpus_per_task"], p["timeout_min"]) == (6.0, 4, 30)
 
 
+def test_an_axis_over_seed_or_repeat_is_refused(tmp_path):
+    """The launcher sets seed= and repeat= itself (app/orchestrator/plan.py's test, this launcher's error)."""
+    # the class _sweep raises: Hydra's plugin scanner may have executed launcher.py again since
+    from hydra_plugins.ideolab_slurm._sweep import SlurmLauncherError, check_seed_axis
+
+    s = _settings(tmp_path, "hydra.launcher.seed_strategy=per_run", "hydra.launcher.repeats=2")
+    for job, key in ((["dataset=web1", "seed=1"], "seed"), (["+repeat=3"], "repeat")):
+        with pytest.raises(SlurmLauncherError, match=f"conflicts with hydra.launcher.repeats/seed_strategy, which set {key}"):
+            check_seed_axis(s, job)
+    check_seed_axis(s, ["dataset=web1", "train_prop=0.5"])
+    check_seed_axis(_settings(tmp_path), ["seed=1", "repeat=1"])  # no seed_strategy, one repeat: the axes are the user's
+
+
 def test_dry_run_plans_each_run_and_writes_each_class_sbatch(tmp_path):
     """Through the CLI: the runs' classes come from their models' families; nothing is submitted."""
     sweep = tmp_path / "sweep"

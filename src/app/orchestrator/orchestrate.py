@@ -177,14 +177,14 @@ class Orchestrator:
         seen = {spec.key for spec in self.plan}
         for job, axis in zip(batch, axes):
             job = list(job)
-            check_seed_axis(self.s, job)
+            check_seed_axis(job, self.s.seed_strategy, self.s.repeats)
             combo = self.combo_counter
             self.combo_counter += 1
             for repeat in range(self.s.repeats):
                 position = self.position
                 self.position += 1
-                seed = seed_for(self.s, position, repeat)
-                extra = extra_overrides_for(self.s, seed, repeat)
+                seed = seed_for(self.s.seed_strategy, self.s.base_seed, position, repeat)
+                extra = extra_overrides_for(seed, repeat, self.s.repeats)
                 key = run_key([*job, *extra])
                 if key in seen:
                     raise SuperiorError(f"the grid holds the same run twice: {' '.join([*job, *extra])}")

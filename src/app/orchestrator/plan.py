@@ -81,22 +81,23 @@ def axis_values_of(batch: Sequence[Sequence[str]]) -> list[dict[str, str]]:
     return [{k: d.get(k, "") for k in axes} for d in parsed]
 
 
-def seed_for(settings: LauncherSettings, run_index: int, repeat: int) -> int | None:
-    s = settings.seed_strategy
-    if s is None:
+def seed_for(seed_strategy: str | None, base_seed: int, run_index: int, repeat: int) -> int | None:
+    """The seed of a run under `seed_strategy` (shared with hydra/launcher=slurm|slurm_local)."""
+    if seed_strategy is None:
         return None
-    if s == "fixed":
-        return settings.base_seed
-    if s == "per_run":
-        return settings.base_seed + run_index
-    return settings.base_seed + repeat  # per_repeat
+    if seed_strategy == "fixed":
+        return base_seed
+    if seed_strategy == "per_run":
+        return base_seed + run_index
+    return base_seed + repeat  # per_repeat
 
 
-def extra_overrides_for(settings: LauncherSettings, seed: int | None, repeat: int) -> list[str]:
+def extra_overrides_for(seed: int | None, repeat: int, repeats: int) -> list[str]:
+    """The overrides the launcher adds to a sweeper job: seed= (if any), repeat= (if repeats > 1)."""
     extra = []
     if seed is not None:
         extra.append(f"seed={seed}")
-    if settings.repeats > 1:
+    if repeats > 1:
         extra.append(f"repeat={repeat}")
     return extra
 
@@ -137,15 +138,24 @@ def resource_class_of(families: list[str], settings: LauncherSettings, where: st
     return max(classes, key=lambda c: (settings.estimate_mb(c), settings.weight(c)))
 
 
-def check_seed_axis(settings: LauncherSettings, job_overrides: Sequence[str]) -> None:
-    """The launcher adds seed= and repeat=; an axis over the same key would be silently replaced."""
+def seed_axis_conflict(job_overrides: Sequence[str], seed_strategy: str | None, repeats: int) -> tuple[str, str] | None:
+    """The launcher adds seed= and repeat=; an axis over the same key would be silently replaced:
+    the first override of the job that would be, and its key (None if there is none)."""
     for o in job_overrides:
         key = override_key_value(o)[0]
-        if (key == "seed" and settings.seed_strategy is not None) or (key == "repeat" and settings.repeats > 1):
-            raise SuperiorError(
-                f"the override {o!r} conflicts with the launcher's repeats/seed_strategy, which set "
-                f"{key} themselves: drop one of them"
-            )
+        if (key == "seed" and seed_strategy is not None) or (key == "repeat" and repeats > 1):
+            return o, key
+    return None
+
+
+def check_seed_axis(job_overrides: Sequence[str], seed_strategy: str | None, repeats: int) -> None:
+    conflict = seed_axis_conflict(job_overrides, seed_strategy, repeats)
+    if conflict is not None:
+        o, key = conflict
+        raise SuperiorError(
+            f"the override {o!r} conflicts with the launcher's repeats/seed_strategy, which set "
+            f"{key} themselves: drop one of them"
+        )
 
 
 class ConfigCache:

@@ -155,6 +155,7 @@ def _cell(value: Any) -> str:
     return str(value).replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
+# not app.orchestrator.records.write_tsv: its temporary name (pid only) is unsafe across nodes; its cells keep \r
 def write_tsv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:
     lines = ["\t".join(columns)]
     lines.extend("\t".join(_cell(row.get(c)) for c in columns) for row in rows)

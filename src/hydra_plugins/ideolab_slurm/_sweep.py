@@ -26,7 +26,9 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from app.orchestrator.plan import axis_values_of, override_key_value  # one reading of a grid for both launchers
+from app.orchestrator.plan import (  # one reading of a grid, one set of seeds and repeats, for both launchers
+    CHECK_FAMILY, axis_values_of, derive_config, extra_overrides_for, seed_axis_conflict, seed_for,
+)
 from hydra_plugins.ideolab_slurm.launcher import SlurmLauncherError
 
 log = logging.getLogger("hydra_plugins.ideolab_slurm")
@@ -322,38 +324,19 @@ def sbatch_script(settings: Settings, cls: str, n_jobs: int) -> str:
 
 
 # ---- repeats and seeds, as the superior launcher makes them (docs: DESIGN.md §5) ---------------------------
-
-CHECK_FAMILY = "check"  # the majority baseline runs in every ideolab run, besides the models it names
-
-
-def seed_for(s: "Settings", position: int, repeat: int) -> Optional[int]:
-    if s.seed_strategy is None:
-        return None
-    if s.seed_strategy == "fixed":
-        return int(s.base_seed)
-    if s.seed_strategy == "per_run":
-        return int(s.base_seed) + position
-    return int(s.base_seed) + repeat  # per_repeat
-
-
-def extra_overrides_for(s: "Settings", seed: Optional[int], repeat: int) -> List[str]:
-    extra = []
-    if seed is not None:
-        extra.append(f"seed={seed}")
-    if s.repeats > 1:
-        extra.append(f"repeat={repeat}")
-    return extra
+# seed_for, extra_overrides_for, seed_axis_conflict and derive_config are app/orchestrator/plan.py's.
 
 
 def check_seed_axis(s: "Settings", job: Sequence[str]) -> None:
-    for o in job:
-        key = override_key_value(o)[0]
-        if (key == "seed" and s.seed_strategy is not None) or (key == "repeat" and s.repeats > 1):
-            raise SlurmLauncherError(
-                f"the override {o!r} conflicts with hydra.launcher.repeats/seed_strategy, which set {key} "
-                "themselves: drop one of them")
+    conflict = seed_axis_conflict(job, s.seed_strategy, s.repeats)
+    if conflict is not None:  # plan.check_seed_axis's test, with this launcher's error and wording
+        o, key = conflict
+        raise SlurmLauncherError(
+            f"the override {o!r} conflicts with hydra.launcher.repeats/seed_strategy, which set {key} "
+            "themselves: drop one of them")
 
 
+# not plan.families_of: this one names the run in its error and raises SlurmLauncherError, not SuperiorError
 def families_of(cfg: DictConfig, where: str = "") -> List[str]:
     """Model families the composed config trains (`models.<id>.family`), the baseline included."""
     models = OmegaConf.select(cfg, "models", default=None)
@@ -371,27 +354,6 @@ def families_of(cfg: DictConfig, where: str = "") -> List[str]:
         fams.insert(0, CHECK_FAMILY)
     return fams
 
-
-def derive_config(base_cfg: DictConfig, overrides: Sequence[str], changed: Sequence[str]) -> DictConfig:
-    """Another repeat's config without composing again: repeats differ only in plain values (seed=,
-    repeat=), set here with the job's override list and folder name as Hydra would set them."""
-    import copy
-
-    from hydra._internal.config_loader_impl import get_overrides_dirname
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import read_write
-
-    parser = OverridesParser.create()
-    parsed = parser.parse_overrides(list(overrides))
-    cfg = copy.deepcopy(base_cfg)
-    with read_write(cfg):
-        for o in parser.parse_overrides(list(changed)):
-            OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
-        od = cfg.hydra.job.config.override_dirname
-        cfg.hydra.overrides.task = [o.input_line for o in parsed]
-        cfg.hydra.job.override_dirname = get_overrides_dirname(
-            overrides=parsed, kv_sep=od.kv_sep, item_sep=od.item_sep, exclude_keys=od.exclude_keys)
-    return cfg
 
 # ---- runs ------------------------------------------------------------------------------------------------
 
@@ -420,6 +382,7 @@ class Run:
         return [*self.job_overrides, *self.extra_overrides]
 
 
+# not plan.run_key, which drops `repeat=0` (superior's resume matches runs planned with repeats=1): not so here
 def _key(overrides: Sequence[str]) -> str:
     return json.dumps(sorted(str(o) for o in overrides), ensure_ascii=False)
 
@@ -503,6 +466,9 @@ class Sweep:
     # ---- plan ----
 
     def _build(self, batch: Sequence[Sequence[str]]) -> List[Run]:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parser = OverridesParser.create()
         runs: List[Run] = []
         seen = {_key(r.overrides) for r in self.plan}
         for job, axis in zip(batch, axis_values_of(batch)):
@@ -514,8 +480,8 @@ class Sweep:
             for repeat in range(self.s.repeats):
                 position = self.position
                 self.position += 1
-                seed = seed_for(self.s, position, repeat)
-                extra = extra_overrides_for(self.s, seed, repeat)
+                seed = seed_for(self.s.seed_strategy, int(self.s.base_seed), position, repeat)
+                extra = extra_overrides_for(seed, repeat, self.s.repeats)
                 key = _key([*job, *extra])
                 if key in seen:
                     raise SlurmLauncherError(f"the grid holds the same run twice: {' '.join([*job, *extra])}")
@@ -528,8 +494,8 @@ class Sweep:
                     self.next_free += 1
                 if base_cfg is None:
                     base_cfg = cfg = self.hydra_context.config_loader.load_sweep_config(self.config, [*job, *extra])
-                else:
-                    cfg = derive_config(base_cfg, [*job, *extra], extra)
+                else:  # repeats differ only in plain values (seed=, repeat=): no need to compose again
+                    cfg = derive_config(base_cfg, parser.parse_overrides([*job, *extra]), parser.parse_overrides(extra))
                 families = families_of(cfg, f" (run_{num:04d})")
                 cls = self.s.class_of(families, f" (run_{num:04d}: {' '.join(job)})")
                 runs.append(Run(num=num, combo=combo, repeat=repeat, seed=seed, job_overrides=job,
