@@ -3,7 +3,6 @@
 import heapq
 import json
 import random
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -11,7 +10,7 @@ from omegaconf import OmegaConf
 
 from app.orchestrator.errors import SuperiorError
 from app.orchestrator.plan import (
-    axis_values_of, check_seed_axis, extra_overrides_for, families_of, resource_class_of, seed_for,
+    axis_values_of, check_seed_axis, extra_overrides_for, families_of, resource_class_of, seed_axis_conflict, seed_for,
 )
 from app.orchestrator.policies import backoff_caps, check_quality
 from app.orchestrator.records import Journal, read_tsv, write_tsv
@@ -240,18 +239,28 @@ def test_admission_never_breaks_the_limits():
                            for i in pending)
 
 
-def test_a_large_queue_is_admitted_quickly():
+def test_a_large_queue_is_admitted_with_bounded_work():
+    """Lookahead on 2000 pending runs: the simulations stay within LOOKAHEAD_WORK run events (each
+    simulation handles at most every pending run plus one), and the admission is still valid."""
+    from app.orchestrator.scheduler import LOOKAHEAD_WORK
+
+    class CountingScheduler(Scheduler):
+        simulations = 0
+
+        def _simulate(self, *args, **kwargs):
+            CountingScheduler.simulations += 1
+            return super()._simulate(*args, **kwargs)
+
     rng = random.Random(3)
     classes = {f"c{i}": gb for i, gb in enumerate([0.3, 0.5, 1.0, 2.0, 3.0, 6.0])}
     s = settings(parallel=16, max_ram_gb=64, resource_classes={}, default_resource_class="c0",
                  approx_ram_per_class=classes)
-    sched = Scheduler(s)
+    sched = CountingScheduler(s)
     for c in classes:
         sched.observe_duration(c, rng.uniform(10, 600))
     pending = [Item(rng.choice(list(classes)), k) for k in range(2000)]
-    t0 = time.perf_counter()
     adm = sched.admit(pending, [], now=0.0)
-    assert time.perf_counter() - t0 < 2.0
+    assert 1 <= CountingScheduler.simulations and CountingScheduler.simulations * (len(pending) + 1) <= LOOKAHEAD_WORK
     assert 1 <= len(adm.start) <= 16 and sched.used(adm.start)[1] <= 64 * 1024
 
 
@@ -280,17 +289,16 @@ def test_bad_settings_name_the_key(kw, key):
 
 
 def test_seed_strategies():
-    fixed = settings(seed_strategy="fixed", base_seed=7, repeats=3)
-    per_run = settings(seed_strategy="per_run", base_seed=7, repeats=3)
-    per_repeat = settings(seed_strategy="per_repeat", base_seed=7, repeats=3)
-    assert [seed_for(fixed, i, i % 3) for i in range(6)] == [7] * 6
-    assert [seed_for(per_run, i, i % 3) for i in range(6)] == [7, 8, 9, 10, 11, 12]
-    assert [seed_for(per_repeat, i, i % 3) for i in range(6)] == [7, 8, 9, 7, 8, 9]
-    assert seed_for(settings(), 3, 0) is None
-    assert extra_overrides_for(per_run, 9, 2) == ["seed=9", "repeat=2"]
-    assert extra_overrides_for(settings(seed_strategy="fixed"), 42, 0) == ["seed=42"]  # repeats=1: no repeat=
+    assert [seed_for("fixed", 7, i, i % 3) for i in range(6)] == [7] * 6
+    assert [seed_for("per_run", 7, i, i % 3) for i in range(6)] == [7, 8, 9, 10, 11, 12]
+    assert [seed_for("per_repeat", 7, i, i % 3) for i in range(6)] == [7, 8, 9, 7, 8, 9]
+    assert seed_for(None, 42, 3, 0) is None
+    assert extra_overrides_for(9, 2, repeats=3) == ["seed=9", "repeat=2"]
+    assert extra_overrides_for(42, 0, repeats=1) == ["seed=42"]  # repeats=1: no repeat=
     with pytest.raises(SuperiorError, match="seed"):
-        check_seed_axis(per_run, ["seed=1"])
+        check_seed_axis(["seed=1"], "per_run", 3)
+    assert seed_axis_conflict(["x=1", "repeat=0"], None, 2) == ("repeat=0", "repeat")
+    assert seed_axis_conflict(["seed=1", "repeat=0"], None, 1) is None  # the launcher sets neither
 
 
 def test_axis_values_are_the_keys_that_vary():
@@ -314,10 +322,12 @@ def test_resource_class_is_the_heaviest_family():
 
 def test_tsv_round_trip_and_no_partial_file(tmp_path):
     path = tmp_path / "runs.tsv"
-    rows = [{"run_id": "run_0000", "overrides": ["a=1", "b=x y"], "axis_values": {"a": "1"}, "note": "tab\there"}]
+    rows = [{"run_id": "run_0000", "overrides": ["a=1", "b=x y"], "axis_values": {"a": "1"}, "note": "tab\there"},
+            {"run_id": "run_0001", "note": "line\r\nbreaks\rhere"}]
     write_tsv(path, ["run_id", "overrides", "axis_values", "note"], rows)
     back = read_tsv(path)
     assert json.loads(back[0]["overrides"]) == ["a=1", "b=x y"] and back[0]["note"] == "tab here"
+    assert len(back) == 2 and back[1]["note"] == "line  breaks here"  # one row each, whatever the note holds
     assert [p.name for p in tmp_path.iterdir()] == ["runs.tsv"]  # the temporary file was renamed
 
 

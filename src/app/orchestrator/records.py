@@ -43,7 +43,7 @@ def _cell(value: Any) -> str:
         return f"{value:.3f}".rstrip("0").rstrip(".") if value == value else ""
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, sort_keys=isinstance(value, dict))
-    return str(value).replace("\t", " ").replace("\n", " ")
+    return str(value).replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
