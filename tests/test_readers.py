@@ -431,10 +431,12 @@ def _per_document_oracle(path: Path, fields: dict, text_xpath: str) -> list[tupl
             for n, d in enumerate(docs.iterchildren("{%s}TEI" % TEI, "TEI"), 1)]
 
 
-@pytest.mark.parametrize("n_pages", [20, 600])  # 600: several XSLT batches (BATCH_SIZE 256)
-def test_web_reader_batches_equal_per_document_xpaths(tmp_path, n_pages):
+@pytest.mark.parametrize("n_pages, hostile_every", [(20, 1), (600, 1), (600, 1000)])
+def test_web_reader_batches_equal_per_document_xpaths(tmp_path, n_pages, hostile_every):
     """The web reader extracts fields and text in C, a batch of documents per XSLT call; on hostile
-    content it must give exactly what per-document XPath evaluation gives (ids, fields, text)."""
+    content it must give exactly what per-document XPath evaluation gives (ids, fields, text).
+    600 pages: several XSLT batches (BATCH_SIZE 256); hostile_every=1000: hostile pages only at the
+    start, so the later batches take the shortcut for batches with nothing to normalise."""
     hostile = [
         "plain words",
         "  leading and trailing  ",
@@ -448,9 +450,12 @@ def test_web_reader_batches_equal_per_document_xpaths(tmp_path, n_pages):
     ]
     pages = []
     for i in range(n_pages):
-        body = "".join(f"<p>{hostile[(i + j) % len(hostile)]}</p>" for j in range(1 + i % 4))
+        plain = i >= 20 and i % hostile_every != 0
+        texts = ["plain words", "more plain words"] if plain else hostile
+        body = "".join(f"<p>{texts[(i + j) % len(texts)]}</p>" for j in range(1 + i % 4))
         xml_id = f' xml:id="p{i}"' if i % 3 else ""
-        author = "" if i % 5 == 4 else f'<author key="org{i % 7}">Org\u00a0{i % 7}\n  name</author>'
+        name = f"Org {i % 7} name" if plain else f"Org\u00a0{i % 7}\n  name"
+        author = "" if i % 5 == 4 else f'<author key="org{i % 7}">{name}</author>'
         pages.append(
             f"<TEI{xml_id}><teiHeader><fileDesc><titleStmt>{author}<title>t\t{i} \"q\" &lt;x&gt;</title></titleStmt>"
             f"</fileDesc></teiHeader><text><body>{body}</body><back><p>not text</p></back></text></TEI>\n"
