@@ -11,8 +11,8 @@ import logging
 import multiprocessing
 import os
 import threading
-from array import array
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,13 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from app.balance import balance_train
-from app.documents import Document
 from app.cache import build_once, fingerprint, write_json
+from app.documents import Document
 from app.errors import UserError
 from app.label import LabelStats, ViewLabeler
 from app.paths import safe_id
 from app.prepared import PreparedData
-from app.read_tei import corpus_files, corpus_reader, list_corpus_files
+from app.read_tei import corpus_field_names, corpus_files, corpus_reader, list_corpus_files
 from app.split import split_train_job
 from app.write_formats import ensure_formats, tsv_writer
 
@@ -194,7 +194,7 @@ def _columns(corpora: list[DictConfig], source_field: str) -> list[str]:
     """The prepared TSV's columns: the base ones, every field a reader may give (sorted), the text."""
     names = {source_field}
     for corpus in corpora:
-        names.update(corpus_reader(corpus).field_names())
+        names.update(corpus_field_names(corpus))
     return BASE_COLUMNS + sorted(n for n in names if n not in BASE_COLUMNS and n != "text") + ["text"]
 
 

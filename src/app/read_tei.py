@@ -122,6 +122,12 @@ def corpus_files(corpus_cfg: Any) -> list[Path]:
     return _document_files(corpus_spec(corpus_cfg))
 
 
+def corpus_field_names(corpus_cfg: Any) -> list[str]:
+    """Every field the corpus' documents may carry (the reader's `field_names`), without loading a reader."""
+    spec = corpus_spec(corpus_cfg)
+    return _reader_classes()[spec.reader].field_names(spec)
+
+
 def corpus_reader(corpus_cfg: Any) -> BaseReader:
     """A reader for the corpus; `reader.read_file(path)` streams one file's documents."""
     return make_reader(corpus_spec(corpus_cfg))

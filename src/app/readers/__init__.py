@@ -267,10 +267,12 @@ class BaseReader:
         self.field_xpaths = FieldXPaths(spec.fields, self.namespaces, spec.where("fields"))
         self.strip = strip_rules(spec)
 
-    def field_names(self) -> list[str]:
+    @classmethod
+    def field_names(cls, spec: CorpusSpec) -> list[str]:
         """Every field a document of this corpus may carry: the prepared TSV gets a column for each,
-        decided before reading, so that rows are written in their final form as they are read."""
-        return list(self.spec.fields)
+        decided before reading, so that rows are written in their final form as they are read.  A
+        property of the config: no reader (and none of its side files) is loaded for it."""
+        return list(spec.fields)
 
     def extra_files(self, files: list[Path]) -> list[Path]:
         """Files besides the listed ones whose content shapes the documents (for fingerprints):

@@ -142,8 +142,9 @@ class ParlamintReader(BaseReader):
         # records are curated to have one group at a time; if two overlap, the latest joined wins
         return max(valid, key=lambda a: (a.start, a.ref)).ref
 
-    def field_names(self) -> list[str]:
-        return [*super().field_names(), "speaker", "role", "group", "orientation", "date", "sitting"]
+    @classmethod
+    def field_names(cls, spec: CorpusSpec) -> list[str]:
+        return [*super().field_names(spec), "speaker", "role", "group", "orientation", "date", "sitting"]
 
     def extra_files(self, files: list[Path]) -> list[Path]:
         return [self.person_file, self.org_file, *super().extra_files(files)]

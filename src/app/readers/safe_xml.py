@@ -166,6 +166,11 @@ def iterparse(
 def release(elem: etree._Element) -> None:
     """Free a processed element and everything before it in its parent (flat memory while streaming)."""
     elem.clear(keep_tail=False)
+    drop_preceding(elem)
+
+
+def drop_preceding(elem: etree._Element) -> None:
+    """Remove what precedes a processed element in its parent (read already, or never wanted)."""
     parent = elem.getparent()
     if parent is not None:
         while elem.getprevious() is not None:

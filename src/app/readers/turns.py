@@ -71,9 +71,11 @@ class TurnsReader(BaseReader):
             raise UserError(f"{path}: not a UTF-8 CSV file ({err})") from None
         return path, table
 
-    def field_names(self) -> list[str]:
-        wanted = (self.spec.options.get("file_metadata") or {}).get("fields") or {}
-        return [*super().field_names(), *map(str, wanted)]
+    @classmethod
+    def field_names(cls, spec: CorpusSpec) -> list[str]:
+        conf = spec.options.get("file_metadata")
+        wanted = conf.get("fields") if isinstance(conf, Mapping) else None
+        return [*super().field_names(spec), *map(str, wanted if isinstance(wanted, Mapping) else ())]
 
     def extra_files(self, files: list[Path]) -> list[Path]:
         extra = super().extra_files(files)

@@ -23,7 +23,7 @@ from lxml import etree
 from app.documents import Document
 from app.errors import UserError
 from app.readers import BaseReader, CorpusSpec, TextXPath, apply_strip, tag_names
-from app.readers.safe_xml import TEI_NS, walk
+from app.readers.safe_xml import TEI_NS, drop_preceding, walk
 from app.readers.xslt_batch import BatchExtractor
 
 DEFAULT_TEXT_XPATH = "tei:text/tei:body//tei:p"
@@ -68,10 +68,7 @@ class WebReader(BaseReader):
                 yield self.extractor.extract(container, namespaced, str(path))
                 container = etree.Element("batch")
             namespaced = flavour
-            parent = elem.getparent()
-            if parent is not None:
-                while elem.getprevious() is not None:
-                    del parent[0]
+            drop_preceding(elem)
             container.append(elem)
         if len(container):
             yield self.extractor.extract(container, namespaced, str(path))

@@ -63,13 +63,19 @@ def normalise_text(text: bytes) -> bytes:
     case; the single-byte searches are memchr-fast, a three-byte search on a page costs microseconds)."""
     if b"\n" in text or b"\t" in text or b"\r" in text or b"  " in text or text[:1] == b" " or text[-1:] == b" ":
         text = b" ".join(text.split())
-    if text.isascii():
-        return text
-    # a non-ASCII space starts with one of these bytes (no-break space C2 A0, NEL C2 85, U+1680,
-    # U+2000-U+200A, U+2028/9, U+202F, U+205F, U+3000); French text has C3 (accents) and E2 (’ …)
-    if b"\xe2" in text or b"\xe1" in text or b"\xe3" in text or (b"\xc2" in text and (b"\xc2\xa0" in text or b"\xc2\x85" in text)):
+    if not text.isascii() and may_hold_other_space(text):
         return normalise_space(text.decode()).encode()
     return text
+
+
+def may_hold_other_space(data: bytes) -> bool:
+    """Whether UTF-8 `data` may hold a non-ASCII space (no-break space C2 A0, NEL C2 85, U+1680,
+    U+2000-U+200A, U+2028/9, U+202F, U+205F, U+3000).  French text is full of C3 (accents) and E2
+    (’ …), so E2 is looked at closely; the one-byte searches are memchr-fast, the two-byte ones run
+    only where C2 occurs at all."""
+    return (b"\xe1" in data or b"\xe3" in data
+            or (b"\xc2" in data and (b"\xc2\x85" in data or b"\xc2\xa0" in data))
+            or (b"\xe2" in data and _E2_SPACES.search(data) is not None))
 
 
 class BatchExtractor:
@@ -111,13 +117,9 @@ class BatchExtractor:
             out = b""  # (no batch-wide shortcut below)
         # one look at the whole batch usually shows that no text needs normalising: no line break, no
         # double space (which also catches an empty or space-led item after the separator), no space
-        # before a record end, no byte that starts a non-ASCII space
+        # before a record end, no tab but the separators, no non-ASCII space
         clean = (bool(out) and b"\n" not in out and b"\r" not in out and b"  " not in out and b" " + _RECORD_END not in out
-                 and out.count(b"\t") == (len(self.names) + 1) * len(container)
-                 and b"\xe1" not in out and b"\xe3" not in out
-                 # (one-byte searches are memchr-fast: the two-byte ones only where C2 occurs at all)
-                 and (b"\xc2" not in out or (b"\xc2\x85" not in out and b"\xc2\xa0" not in out))
-                 and (b"\xe2" not in out or _E2_SPACES.search(out) is None))
+                 and out.count(b"\t") == (len(self.names) + 1) * len(container) and not may_hold_other_space(out))
         return [self._record(r, clean) for r in records[:-1]]
 
     def _run(self, container: etree._Element, namespaced: bool, where: str) -> bytes:
