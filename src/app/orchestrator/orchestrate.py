@@ -131,7 +131,8 @@ class Orchestrator:
             prev = PreviousSweep()
         for d in (self.meta, self.logs, self.meta / "payloads", self.meta / "returns"):
             d.mkdir(parents=True, exist_ok=True)
-        self.progress = Progress(self.sweep_dir / "superior.log", self.s.progress, self.s.parallel)
+        self.progress = Progress(self.sweep_dir / "superior.log", self.s.progress, self.s.parallel,
+                                 self.scheduler.durations)
         self.previous = prev
         self.session = prev.last_session + 1
         self.rows = list(prev.rows)
@@ -632,8 +633,8 @@ class Orchestrator:
         )
         raised = self.scheduler.observe_peak(spec.resource_class, peak)
         if status == "success":
-            self.progress.add_duration(spec.resource_class, duration)
-            self.scheduler.observe_duration(spec.resource_class, duration)  # the lookahead's durations
+            # the lookahead's durations, and the ETA's (Progress reads the same record)
+            self.scheduler.observe_duration(spec.resource_class, duration)
         self._add_row(att, status, note, exit_code=ev.exit_code, end=_now(), duration=duration, peak=peak, quality=quality)
         results[spec.run_index] = (status, ret)
         if att.payload_path is not None and att.payload_path.exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from app.orchestrator.records import append_line
@@ -15,21 +16,19 @@ def hms(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, log_path: Path, to_stderr: bool, parallel: int) -> None:
+    def __init__(self, log_path: Path, to_stderr: bool, parallel: int, durations: Mapping[str, list[float]]) -> None:
         self.log_path = log_path
         self.to_stderr = to_stderr
         self.parallel = parallel
         self.t0 = time.monotonic()
-        self.durations: dict[str, list[float]] = {}  # resource class -> durations of finished runs
+        # resource class -> durations of the runs that succeeded: the scheduler's record, read here
+        self.durations = durations
 
     def say(self, message: str) -> None:
         line = f"[superior {time.strftime('%H:%M:%S')}] {message}"
         append_line(self.log_path, line)
         if self.to_stderr:
             print(line, file=sys.stderr, flush=True)
-
-    def add_duration(self, resource_class: str, seconds: float) -> None:
-        self.durations.setdefault(resource_class, []).append(seconds)
 
     def _mean(self, resource_class: str) -> float:
         own = self.durations.get(resource_class)
