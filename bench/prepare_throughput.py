@@ -7,13 +7,19 @@ web1) at two sizes, then, in the same run:
     child process whose exact peak RSS comes from os.wait4.
 Goals (issue 2): prepare throughput >= plain parse throughput; peak RSS(500 MB) <= 1.3 x peak RSS(100 MB).
 
-    python bench/prepare_throughput.py [--big-mb 500] [--small-mb 100] [--workdir bench/out] [--cpus 0,1]
+`--floor` also measures, on the big corpus, what no prepare built on the streaming reader can go below:
+the reader alone (iterparse, moving finished documents out, nothing extracted) and the reader with its
+extraction (`read_records`), each over `--threads` processes, and the fixed cost of one `stage=prepare`
+run on the tiny demo corpus (interpreter, Hydra, imports).
+
+    python bench/prepare_throughput.py [--big-mb 500] [--small-mb 100] [--workdir bench/out] [--cpus 0,1] [--floor]
 
 `--cpus` pins this process and its children to those CPUs (the 2-core target on a bigger, quieter
 machine); on a machine where other work runs, the figures move with its load.
 """
 
 import argparse
+import multiprocessing
 import os
 import random
 import shutil
@@ -80,12 +86,12 @@ def plain_parse(files: list[Path]) -> float:
     return time.perf_counter() - t0
 
 
-def run_prepare(folder: Path, cache: Path, threads: int) -> tuple[float, float]:
+def run_prepare(folder: Path, cache: Path, threads: int, glob: str = "*.xml") -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of `stage=prepare`, the process tree's peak from os.wait4."""
     shutil.rmtree(cache, ignore_errors=True)
     cmd = [
         sys.executable, "-m", "app", "stage=prepare", "dataset=web1", "view=ideology_global", "balance=oversample",
-        f"corpora.web1.path={folder}", "corpora.web1.glob=*.xml", f"paths.cache_dir={cache}",
+        f"corpora.web1.path={folder}", f"corpora.web1.glob={glob}", f"paths.cache_dir={cache}",
         f"hydra.run.dir={cache}/run", f"hardware.threads={threads}", "progress=false",
     ]
     t0 = time.perf_counter()
@@ -95,6 +101,56 @@ def run_prepare(folder: Path, cache: Path, threads: int) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"prepare failed: {proc.stderr.read().decode()[-2000:]}")
     return seconds, usage.ru_maxrss / 1024
+
+
+def _web1_reader(folder: Path):
+    """The `web` reader as `dataset=web1` builds it, pointed at `folder`."""
+    from omegaconf import OmegaConf
+
+    from app.read_tei import corpus_spec, make_reader
+
+    cfg = OmegaConf.load(REPO / "conf" / "corpus" / "web1.yaml")
+    cfg.path = str(folder)
+    return make_reader(corpus_spec(cfg))
+
+
+def _stream_only(path: Path) -> int:
+    """The reader's streaming alone: iterparse, each finished document moved out (as the reader does), no
+    extraction."""
+    from app.readers.safe_xml import drop_preceding, walk
+
+    reader = _web1_reader(path.parent)
+    container, n = None, 0
+    for _event, elem, _source in walk(path, reader.tags, reader.spec.root_dir):
+        if n % 256 == 0:
+            container = etree.Element("batch")
+        drop_preceding(elem)
+        container.append(elem)
+        n += 1
+    return n
+
+
+def _read_records(path: Path) -> int:
+    """The reader with its extraction: (id, fields, text) of every document, as prepare's workers get them."""
+    return sum(1 for _ in _web1_reader(path.parent).read_records(path))
+
+
+def floor(files: list[Path], workers: int) -> dict[str, float]:
+    """Seconds for the reader's own stages over `files` with `workers` processes, and one tiny prepare."""
+    times = {}
+    for name, func in (("stream only", _stream_only), ("read_records", _read_records)):
+        t0 = time.perf_counter()
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            docs = sum(pool.map(func, files, chunksize=1))
+        times[name] = time.perf_counter() - t0
+        print(f"  floor: {name}, {workers} processes: {times[name]:.1f} s ({docs} documents)")
+    demo = REPO / "data" / "demo"
+    cache = Path(os.environ.get("TMPDIR", "/tmp")) / f"ideolab_floor_{os.getpid()}"
+    times["tiny prepare"], _ = run_prepare(demo, cache, workers, glob="web1.xml")
+    shutil.rmtree(cache, ignore_errors=True)
+    print(f"  floor: stage=prepare on the demo web1 ({(demo / 'web1.xml').stat().st_size / 1e6:.1f} MB): "
+          f"{times['tiny prepare']:.1f} s")
+    return times
 
 
 def size_mb(files: list[Path]) -> float:
@@ -109,6 +165,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "out" / "prepare_throughput")
     parser.add_argument("--keep", action="store_true", help="keep the generated corpora")
     parser.add_argument("--cpus", help="pin to these CPUs, e.g. 0,1 (children inherit it)")
+    parser.add_argument("--floor", action="store_true", help="also time the reader alone and a tiny prepare")
     args = parser.parse_args()
     if args.cpus:
         os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
@@ -123,6 +180,8 @@ def main() -> None:
         parse_s = plain_parse(files)
         prep_s, rss = run_prepare(folder, args.workdir / f"cache_{mb}", args.threads)
         rows.append((label, size_mb(files), parse_s, prep_s, rss))
+        if args.floor and label == "big":
+            floors = floor(files, args.threads)
         print(f"[{label}] plain parse {parse_s:.1f} s ({size_mb(files) / parse_s:.0f} MB/s); "
               f"prepare {prep_s:.1f} s ({size_mb(files) / prep_s:.0f} MB/s), peak RSS {rss:.0f} MB")
         if not args.keep:
@@ -141,6 +200,12 @@ def main() -> None:
     fixed = small[3] - small[1] / marginal
     print(f"\nprepare, marginal: {marginal:.0f} MB/s = {marginal / (big[1] / big[2]):.2f}x the plain parse; "
           f"fixed cost (start-up, imports, config) ~{fixed:.1f} s per run")
+    if args.floor:
+        # the best a prepare on this reader could do: the reader with its extraction plus the fixed cost
+        best = floors["read_records"] + floors["tiny prepare"]
+        print(f"floor on {big[1]:.0f} MB (x the plain parse's speed): streaming alone {big[2] / floors['stream only']:.2f}x, "
+              f"streaming + extraction {big[2] / floors['read_records']:.2f}x, that + the fixed cost of a tiny "
+              f"prepare ({floors['tiny prepare']:.1f} s) {big[2] / best:.2f}x")
     print(f"throughput prepare/parse on {big[1]:.0f} MB: {speed_ratio:.2f}x (goal >= 1.0): {'OK' if speed_ratio >= 1 else 'MISSED'}")
     print(f"peak RSS {big[1]:.0f} MB / {small[1]:.0f} MB: {rss_ratio:.2f}x (goal <= 1.3): {'OK' if rss_ratio <= 1.3 else 'MISSED'}")
     if not args.keep:
