@@ -16,6 +16,13 @@ MODEL=STRATEGY` says otherwise.  Heavy families are capped by `hardware=bench` (
     python bench/quality_an2013.py                               # everything (tens of minutes on 2 cores)
     python bench/quality_an2013.py --models tfidf_svm_quick,spacy_bow_quick --splits grouped
     python bench/quality_an2013.py --models hf_minilm --override hf_minilm=model.max_length=128
+    python bench/quality_an2013.py --models tfidf_svm_quick,spacy_cnn_sm --splits grouped --cross none --seeds 1,2,3
+
+`--seeds` repeats every run with `seed=N` (the split, the balancing and the model's own randomness): one
+speaker-grouped split of this corpus moves macro-F1 by about ±0.015 (a few speakers hold hundreds of
+documents each), as much as the gaps between families, so a comparison should rest on several.  The
+seed table gives each model's macro-F1 per seed, its mean and standard deviation, and its paired
+difference from tfidf_svm_quick on the same seeds.
 
 Results: a table on stdout, `bench/out/quality_an2013/results.json` and `results.md`, run folders and logs
 under `bench/out/quality_an2013/runs/`.  The model cache (`--cache`) is kept between invocations, so a
@@ -25,6 +32,7 @@ re-run only evaluates.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -94,7 +102,33 @@ def fmt(value, spec=".3f") -> str:
     return "—" if value is None else format(value, spec)
 
 
+def seed_table(results: list[dict], split: str, reference: str = "tfidf_svm_quick") -> str:
+    """Macro-F1 per seed for the runs made with --seeds (one split), mean ± sd, and the paired difference
+    from `reference` over the seeds both have."""
+    runs = [r for r in results if r.get("seed") is not None and r["split"] == split and not r["cross"]
+            and r.get("macro_f1") is not None]
+    if not runs:
+        return ""
+    seeds = sorted({r["seed"] for r in runs})
+    score = {(r["model"], r.get("variant", ""), r["seed"]): r["macro_f1"] for r in runs}
+    ref = {sd: f for (m, v, sd), f in score.items() if m == reference and v == ""}
+    rows = sorted({(r["model"], r.get("variant", "")) for r in runs})
+    lines = [f"| model ({split}) | " + " | ".join(f"seed {sd}" for sd in seeds)
+             + f" | mean | sd | mean diff vs {reference} (seeds, wins) |",
+             "|" + "|".join("---" for _ in range(len(seeds) + 4)) + "|"]
+    for m, v in rows:
+        values = {sd: score[(m, v, sd)] for sd in seeds if (m, v, sd) in score}
+        vals = list(values.values())
+        paired = [values[sd] - ref[sd] for sd in values if sd in ref]
+        diff = (f"{statistics.mean(paired):+.3f} ({len(paired)}, {sum(d > 0 for d in paired)} won)"
+                if paired and (m, v) != (reference, "") else "—")
+        lines.append(f"| {m}{f' ({v})' if v else ''} | " + " | ".join(fmt(values.get(sd)) for sd in seeds)
+                     + f" | {statistics.mean(vals):.3f} | {fmt(statistics.stdev(vals) if len(vals) > 1 else None)} | {diff} |")
+    return "\n".join(lines)
+
+
 def table(results: list[dict], models: list[tuple[str, str]]) -> str:
+    results = [r for r in results if r.get("seed") is None]  # the --seeds runs have a table of their own
     by = {(r["model"], r.get("variant", ""), r["split"], r["cross"]): r for r in results}
     head = ("| model | family | balance | macro-F1 stratified | macro-F1 speaker-grouped | macro-F1 an2013→ParlaMint "
             "| n train | train s | train s / 1k docs | peak RSS MB |")
@@ -130,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "quality_an2013")
     parser.add_argument("--cache", type=Path, default=None, help="model/prepared cache (default <out>/cache)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    parser.add_argument("--seeds", default="", help="comma-separated seeds: every run once per seed (seed=N)")
     parser.add_argument("--variant", default="", help="a name for this setting (e.g. 'epochs=6'): its rows are kept "
                         "beside the default rows of the same models")
     args = parser.parse_args(argv)
@@ -155,27 +190,30 @@ def main(argv: list[str] | None = None) -> int:
     results_path = out / "results.json"
     previous = json.loads(results_path.read_text())["results"] if results_path.is_file() else []
     results = []
-    plan = [(m, s, False) for m in models for s in splits] + [(m, "stratified", True) for m in cross if m in models]
-    for i, (model, split, is_cross) in enumerate(plan, 1):
+    seeds = [int(sd) for sd in args.seeds.split(",") if sd] or [None]
+    plan = ([(m, s, False, sd) for sd in seeds for m in models for s in splits]
+            + [(m, "stratified", True, sd) for sd in seeds for m in cross if m in models])
+    for i, (model, split, is_cross, seed) in enumerate(plan, 1):
         # run folder names: no "=" or "," (Hydra's override grammar would need quoting)
         tag = "".join(c if c.isalnum() or c in "._-" else "-" for c in args.variant)
-        name = f"{model}__{split}" + ("__cross" if is_cross else "") + (f"__{tag}" if tag else "")
+        name = (f"{model}__{split}" + ("__cross" if is_cross else "") + (f"__{tag}" if tag else "")
+                + (f"__seed{seed}" if seed is not None else ""))
         print(f"[{i}/{len(plan)}] {name} …", file=sys.stderr, flush=True)
-        r = one_run(name, model, split, balance[model], extra.get(model, []), out, cache, args.hardware,
-                    args.threads, args.timeout, cross=is_cross)
-        r["variant"] = args.variant
+        r = one_run(name, model, split, balance[model], extra.get(model, []) + ([f"seed={seed}"] if seed is not None else []),
+                    out, cache, args.hardware, args.threads, args.timeout, cross=is_cross)
+        r["variant"], r["seed"] = args.variant, seed
         print(f"    {'ok' if 'error' not in r else 'FAILED'}: macro-F1 {fmt(r.get('macro_f1'))}, "
               f"train {fmt(r.get('train_seconds'), '.1f')} s, wall {r['wall_s']} s, peak RSS {r['peak_rss_mb']} MB"
               + (f" — {r['error']}" if "error" in r else ""), file=sys.stderr, flush=True)
         results.append(r)
 
     # keep earlier results of models/splits not re-run now (the table covers everything measured)
-    key = lambda r: (r["model"], r.get("variant", ""), r["split"], r["cross"])  # noqa: E731
+    key = lambda r: (r["model"], r.get("variant", ""), r["split"], r["cross"], r.get("seed"))  # noqa: E731
     done = {key(r) for r in results}
     merged = [r for r in previous if key(r) not in done] + results
     order = {m: i for i, m in enumerate(MODELS + sorted({r["model"] for r in merged} - set(MODELS)))}
-    all_models = sorted({(r["model"], r.get("variant", "")) for r in merged}, key=lambda mv: (order[mv[0]], mv[1]))
-    text = table(merged, all_models)
+    all_models = sorted({(r["model"], r.get("variant", "")) for r in merged if r.get("seed") is None}, key=lambda mv: (order[mv[0]], mv[1]))
+    text = "\n\n".join(t for t in [table(merged, all_models)] + [seed_table(merged, sp) for sp in SPLITS] if t)
     meta = {"hardware": args.hardware, "threads": args.threads, "cpus": os.cpu_count(),
             "load_avg_at_end": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M")}
     results_path.write_text(json.dumps({"meta": meta, "results": merged}, indent=2) + "\n")
