@@ -83,3 +83,30 @@ def test_cfg_failing_inside_training_leaves_no_model_folder(tmp_path):
     spacy_models = cache / "models" / "web1" / "ideology_global" / "spacy"
     assert not spacy_models.exists() or not [p for p in spacy_models.rglob("*") if p.is_dir()
                                              and p.parent.name == "spacy_bow_quick"]
+
+
+@pytest.mark.slow
+def test_checkpoint_last_keeps_the_final_model_and_evaluates_it(tmp_path):
+    """params.checkpoint=last: model-last is kept instead of model-best, and prediction loads it."""
+    cache = tmp_path / "cache"
+    proc = run_app("stage=pipeline", "model=spacy_bow_quick", "dataset=web1", "view=ideology_global", "hardware=tiny",
+                   "hardware.max_train_docs_spacy=120", "model.epochs=1", "models.spacy_bow_quick.params.checkpoint=last",
+                   f"paths.cache_dir={cache}", f"hydra.run.dir={tmp_path / 'run'}", "progress=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (model_dir,) = [p for p in (cache / "models" / "web1" / "ideology_global" / "spacy" / "spacy_bow_quick").iterdir()
+                    if p.is_dir() and not p.name.startswith(".")]
+    assert (model_dir / "model-last" / "meta.json").is_file() and not (model_dir / "model-best").exists()
+    meta = json.loads((model_dir / "meta_model.json").read_text())
+    assert meta["checkpoint"] == "model-last" and meta["params"]["checkpoint"] == "last"
+    metrics = json.loads((tmp_path / "run" / "reports" / "spacy" / "spacy_bow_quick" / "metrics.json").read_text())
+    # model-best is gone, so these predictions came from model-last
+    assert metrics["n_train"] == SPACY_CAP and metrics["n_job"] > 0 and 0 < metrics["macro_f1"] <= 1
+
+
+def test_unknown_checkpoint_is_a_short_error(tmp_path):
+    proc = run_app("stage=train", "model=spacy_bow_quick", "models.spacy_bow_quick.params.checkpoint=newest",
+                   "hardware=tiny", f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}",
+                   "progress=false")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "models.spacy_bow_quick.params.checkpoint='newest'" in proc.stderr and "best or last" in proc.stderr
+    assert _no_finished_model(tmp_path / "cache", "spacy_bow_quick")

@@ -10,8 +10,11 @@ split), `system.seed` / `training.seed`, `nlp.lang`, and the budget from `params
 training documents, which the shard writer stored in stratified prefix order, exactly (spaCy's corpus
 `limit` over-counts by one document per further shard).
 
-Kept in the model folder: `model-best` (the checkpoint with the best dev macro-F1), `config.cfg` (the
-filled config), `train_log.txt` (spaCy's training table).  Prediction is the argmax of `doc.cats`.
+Kept in the model folder: `model-best` (the checkpoint with the best dev macro-F1) — or, with
+`params.checkpoint: last`, `model-last` (the model at the end of the budget; on a speaker-grouped split the
+dev slice holds few speakers, and a slice on which no checkpoint scores well makes spaCy keep a barely
+trained one) — `config.cfg` (the filled config), `train_log.txt` (spaCy's training table).  Prediction is
+the argmax of `doc.cats`.
 
 spaCy is imported only here and in the DocBin writer: an sklearn-only run never pays for it.
 """
@@ -42,6 +45,8 @@ PARAM_KEYS = {
     "batch_size": "training.batcher.size",
     "learning_rate": "training.optimizer.learn_rate",
 }
+# params.checkpoint -> (folder kept, folder removed) among what spaCy's training writes
+CHECKPOINTS = {"best": ("model-best", "model-last"), "last": ("model-last", "model-best")}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 INSTALL_HINT = "install the spaCy extra: pip install -e '.[spacy]'"
 
@@ -103,6 +108,8 @@ def _check_numbers(spec: ModelSpec) -> None:
         value = p.get(key)
         if value is not None and not (isinstance(value, (int, float)) and value >= 0):
             raise UserError(f"models.{spec.model_id}.params.{key}={value!r}: must be a number >= 0")
+    if p.get("checkpoint") not in (None, "best", "last"):
+        raise UserError(f"models.{spec.model_id}.params.checkpoint={p.get('checkpoint')!r}: use best or last")
     if not isinstance(p.get("overrides") or {}, dict):
         raise UserError(f"models.{spec.model_id}.params.overrides must be a mapping of spaCy config keys")
 
@@ -323,13 +330,15 @@ class SpacyFamily(Family):
             except (ConfigValidationError, RegistryError) as err:
                 raise UserError(f"spaCy config {cfg_path} is invalid: {_short(err)}") from None
             train_loop(nlp, out_dir, stdout=stream, stderr=stream)
-        shutil.rmtree(out_dir / "model-last", ignore_errors=True)
+        kept, dropped = CHECKPOINTS[spec.params.get("checkpoint") or "best"]
+        shutil.rmtree(out_dir / dropped, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-        best = out_dir / "model-best"
-        if not (best / "meta.json").is_file():
-            raise RuntimeError(f"spaCy training left no model-best in {out_dir}")
-        performance = json.loads((best / "meta.json").read_text(encoding="utf-8")).get("performance", {})
+        if not (out_dir / kept / "meta.json").is_file():
+            raise RuntimeError(f"spaCy training left no {kept} in {out_dir}")
+        # the dev score of the kept model: spaCy's meta.json holds the last evaluation's for model-last
+        performance = json.loads((out_dir / kept / "meta.json").read_text(encoding="utf-8")).get("performance", {})
         return {
+            "checkpoint": kept,
             "n_train": n_train,
             "n_dev": int(info["n_docs"]["dev"]),
             "dev_macro_f1": round(float(performance.get("cats_score", 0.0)), 6),
@@ -343,7 +352,7 @@ class SpacyFamily(Family):
 
         _quiet_spacy_logger()
         with _limit_threads(ctx.threads):
-            nlp = spacy.load(model_dir / "model-best")
+            nlp = spacy.load(_kept_model(model_dir))
             if texts:
                 nlp.max_length = max(nlp.max_length, max(len(t) for t in texts) + 1)
             out = []
@@ -351,6 +360,14 @@ class SpacyFamily(Family):
                 # exclusive classes: the argmax; ties go to the first label in the model's order
                 out.append(max(doc.cats.items(), key=lambda kv: kv[1])[0])
         return out
+
+
+def _kept_model(model_dir: Path) -> Path:
+    """model-best, or model-last for a model trained with params.checkpoint=last."""
+    for kept, _ in CHECKPOINTS.values():
+        if (model_dir / kept / "meta.json").is_file():
+            return model_dir / kept
+    raise UserError(f"{model_dir} holds no spaCy model (model-best or model-last): train it again")
 
 
 def _short(err: Exception) -> str:
