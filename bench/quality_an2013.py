@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     merged = [r for r in previous if key(r) not in done] + results
     order = {m: i for i, m in enumerate(MODELS + sorted({r["model"] for r in merged} - set(MODELS)))}
     all_models = sorted({(r["model"], r.get("variant", "")) for r in merged if r.get("seed") is None}, key=lambda mv: (order[mv[0]], mv[1]))
-    text = "\n\n".join(t for t in [table(merged, all_models)] + [seed_table(merged, sp) for sp in SPLITS] if t)
+    tables = [table(merged, all_models)] if all_models else []
+    text = "\n\n".join(t for t in tables + [seed_table(merged, sp) for sp in SPLITS] if t)
     meta = {"hardware": args.hardware, "threads": args.threads, "cpus": os.cpu_count(),
             "load_avg_at_end": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M")}
     results_path.write_text(json.dumps({"meta": meta, "results": merged}, indent=2) + "\n")
