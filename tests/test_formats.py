@@ -52,6 +52,29 @@ def test_dev_slice_of_a_grouped_split_holds_whole_groups():
     assert {labels[i] for i in dev_rows} == {"left", "right"}
 
 
+def test_grouped_dev_slice_keeps_the_label_mix_when_a_few_groups_are_huge():
+    """As in the 2013 debates, where one speaker could fill the slice alone (a dev slice with no 'left'
+    document, on which spaCy kept a barely trained checkpoint): every seed keeps the mix within 0.1."""
+    rng = np.random.default_rng(0)
+    sizes = [("right", int(rng.integers(300, 600))) for _ in range(4)] + [("left", int(rng.integers(150, 300)))]
+    sizes += [("right", int(rng.integers(5, 40))) for _ in range(40)] + [("left", int(rng.integers(5, 40))) for _ in range(30)]
+    texts, groups, labels = [], [], []
+    for s, (label, size) in enumerate(sizes):
+        texts += [f"s{s}-{k}" for k in range(size)]
+        groups += [f"speaker{s}"] * size
+        labels += [label] * size
+    share = labels.count("left") / len(labels)
+    slices = set()
+    for seed in range(10):
+        train_rows, dev_rows = split_dev(texts, labels, texts, seed=seed, groups=groups)
+        dev_groups = {groups[i] for i in dev_rows}
+        assert not dev_groups & {groups[i] for i in train_rows} and len(train_rows) + len(dev_rows) == len(texts)
+        assert abs(sum(labels[i] == "left" for i in dev_rows) / len(dev_rows) - share) < 0.1
+        assert 0.5 * 0.1 * len(texts) <= len(dev_rows) <= 1.5 * 0.1 * len(texts)
+        slices.add(frozenset(dev_groups))
+    assert len(slices) > 5  # the seed draws other speakers
+
+
 def test_shard_size_setting(monkeypatch):
     monkeypatch.delenv("IDEOLAB_SPACY_SHARD_DOCS", raising=False)
     assert shard_docs(None) == 2000

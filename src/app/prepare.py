@@ -33,8 +33,10 @@ from app.write_formats import ensure_formats, tsv_writer
 
 log = logging.getLogger(__name__)
 
-# bump when the prepared layout or the split/balance semantics change: old cache folders stop matching
-PREPARE_VERSION = 1
+# bump when the prepared layout, the split/balance semantics or a format written inside the prepared
+# folder change: old cache folders stop matching (2: the spaCy dev slice of a grouped split keeps the
+# label mix)
+PREPARE_VERSION = 2
 BASE_COLUMNS = ["doc_id", "corpus_id", "actor", "label", "n_words"]
 
 

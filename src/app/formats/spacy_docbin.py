@@ -75,8 +75,9 @@ def split_dev(texts: list[str], labels: list[str], doc_ids: list[str], seed: int
 
     The slice is drawn among distinct texts, stratified by label — or, when the split is grouped
     (`split.group_by`, e.g. the speaker), among whole groups, so that dev scores unseen speakers like the
-    job split does and model-best is not picked on leaked speakers.  Every row with a dev text leaves the
-    training rows, so dev never scores a text seen in training; dev keeps one row per document (an
+    job split does and model-best is not picked on leaked speakers; each label fills its share of the
+    slice with groups of its own (`_grouped_dev`), since a slice of one label cannot pick a checkpoint
+    (in the 2013 debates one speaker can fill it alone).  Every row with a dev text leaves the training rows, so dev never scores a text seen in training; dev keeps one row per document (an
     oversampled copy is the same doc_id), so distinct documents that share a text all stay, none is lost.
     With too few documents for a slice, dev is the training rows themselves (logged).
     """
@@ -94,19 +95,7 @@ def split_dev(texts: list[str], labels: list[str], doc_ids: list[str], seed: int
         order = stratified_prefix_order([labels[i] for i in unique_rows], seed + 1)
         dev_texts = {texts[i] for i in unique_rows[order[:n_dev]]}
     else:
-        # whole groups, in a stratified order of their majority label, until the slice is large enough
-        members: dict[str, list[int]] = {}
-        for i in unique_rows:
-            members.setdefault(groups[i], []).append(int(i))
-        names = sorted(members)
-        majority = [Counter(labels[i] for i in members[g]).most_common(1)[0][0] for g in names]
-        dev_texts = set()
-        for k in stratified_prefix_order(majority, seed + 1):
-            if len(dev_texts) >= n_dev:
-                break
-            if len(dev_texts) + len(members[names[k]]) > 2 * n_dev:
-                continue  # one huge group would swallow the training data
-            dev_texts.update(texts[i] for i in members[names[k]])
+        dev_texts = {texts[i] for i in unique_rows[_grouped_dev(unique_rows, labels, groups, n_dev, seed + 1)]}
     in_dev = np.array([t in dev_texts for t in texts], dtype=bool)
     seen: set[str] = set()
     dev_rows = []
@@ -115,6 +104,41 @@ def split_dev(texts: list[str], labels: list[str], doc_ids: list[str], seed: int
             seen.add(doc_ids[i])
             dev_rows.append(i)
     return np.flatnonzero(~in_dev), np.array(dev_rows, dtype=np.int64)
+
+
+def _grouped_dev(rows: np.ndarray, labels: list[str], groups: list[str], n_dev: int, seed: int) -> np.ndarray:
+    """Positions in `rows` of a dev slice of whole groups, about `n_dev` rows with the label mix of `rows`.
+
+    Each label gets its quota of the slice (its share of `rows`), filled with whole groups of that
+    majority label in a seeded random order; a group that would overshoot the quota by more than half
+    is passed over, unless the label would otherwise get no group at all (then its smallest group, if
+    the label keeps another one for training).  scikit-learn's StratifiedGroupKFold does not fit here:
+    with a few groups holding hundreds of rows, its folds keep neither the size nor the label mix.
+    """
+    rng = np.random.default_rng(seed)
+    members: dict[str, list[int]] = {}
+    for pos, i in enumerate(rows.tolist()):
+        members.setdefault(groups[i], []).append(pos)
+    row_labels = [labels[i] for i in rows.tolist()]
+    by_label: dict[str, list[str]] = {}
+    for name in sorted(members):
+        majority = Counter(row_labels[p] for p in members[name]).most_common(1)[0][0]
+        by_label.setdefault(majority, []).append(name)
+    share = Counter(row_labels)
+    chosen: list[int] = []
+    for label in sorted(by_label):
+        quota = n_dev * share[label] / len(rows)
+        names = [by_label[label][k] for k in rng.permutation(len(by_label[label]))]
+        taken = 0
+        for name in names:
+            if taken >= quota:
+                break
+            if taken + len(members[name]) <= 1.5 * quota:
+                chosen += members[name]
+                taken += len(members[name])
+        if not taken and len(names) > 1:
+            chosen += min((members[n] for n in names), key=len)
+    return np.array(sorted(chosen), dtype=np.int64)
 
 
 class DocBinShards:
