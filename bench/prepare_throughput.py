@@ -115,19 +115,9 @@ def _web1_reader(folder: Path):
 
 
 def _stream_only(path: Path) -> int:
-    """The reader's streaming alone: iterparse, each finished document moved out (as the reader does), no
-    extraction."""
-    from app.readers.safe_xml import drop_preceding, walk
-
-    reader = _web1_reader(path.parent)
-    container, n = None, 0
-    for _event, elem, _source in walk(path, reader.tags, reader.spec.root_dir):
-        if n % 256 == 0:
-            container = etree.Element("batch")
-        drop_preceding(elem)
-        container.append(elem)
-        n += 1
-    return n
+    """The reader's streaming alone: iterparse, finished documents moved into batches (the reader's own
+    `document_batches`), no extraction."""
+    return sum(len(container) for container, _ in _web1_reader(path.parent).document_batches(path))
 
 
 def _read_records(path: Path) -> int:

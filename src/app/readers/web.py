@@ -58,17 +58,24 @@ class WebReader(BaseReader):
             yield self.document(doc_id, text.decode(), values)
 
     def _batches(self, path: Path) -> Iterator[list[tuple[str, dict, bytes]]]:
-        """The documents of `path` (and of the files it XIncludes, where they stand), in order, a batch at a
-        time.  Each finished document leaves the parsed tree for the batch's own, with whatever preceded
-        it in its parent (the corpus header...): the parsed tree never grows."""
+        """The documents of `path` (and of the files it XIncludes, where they stand), in order, extracted a
+        batch at a time."""
+        for container, namespaced in self.document_batches(path):
+            yield self.extractor.extract(container, namespaced, str(path))
+
+    def document_batches(self, path: Path) -> Iterator[tuple[etree._Element, bool]]:
+        """(container, namespaced): the finished document elements of `path`, up to BATCH_SIZE at a time
+        and all in the TEI namespace or all outside it.  Each finished document leaves the parsed tree for
+        the batch's own, with whatever preceded it in its parent (the corpus header...): the parsed tree
+        never grows."""
         container, namespaced = etree.Element("batch"), True
         for _event, elem, source in walk(path, self.tags, self.spec.root_dir):
             flavour = elem.tag.startswith("{" + TEI_NS)
             if len(container) and (flavour != namespaced or len(container) >= BATCH_SIZE):
-                yield self.extractor.extract(container, namespaced, str(path))
+                yield container, namespaced
                 container = etree.Element("batch")
             namespaced = flavour
             drop_preceding(elem)
             container.append(elem)
         if len(container):
-            yield self.extractor.extract(container, namespaced, str(path))
+            yield container, namespaced
