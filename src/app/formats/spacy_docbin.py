@@ -77,8 +77,9 @@ def split_dev(texts: list[str], labels: list[str], doc_ids: list[str], seed: int
     (`split.group_by`, e.g. the speaker), among whole groups, so that dev scores unseen speakers like the
     job split does and model-best is not picked on leaked speakers; each label fills its share of the
     slice with groups of its own (`_grouped_dev`), since a slice of one label cannot pick a checkpoint
-    (in the 2013 debates one speaker can fill it alone).  Every row with a dev text leaves the training rows, so dev never scores a text seen in training; dev keeps one row per document (an
-    oversampled copy is the same doc_id), so distinct documents that share a text all stay, none is lost.
+    (in the 2013 debates one speaker can fill it alone).  Every row with a dev text leaves the training
+    rows, so dev never scores a text seen in training; dev keeps one row per document (an oversampled copy
+    is the same doc_id), so distinct documents that share a text all stay, none is lost.
     With too few documents for a slice, dev is the training rows themselves (logged).
     """
     first: dict[str, int] = {}
@@ -117,9 +118,10 @@ def _grouped_dev(rows: np.ndarray, labels: list[str], groups: list[str], n_dev: 
     """
     rng = np.random.default_rng(seed)
     members: dict[str, list[int]] = {}
+    row_labels = []
     for pos, i in enumerate(rows.tolist()):
         members.setdefault(groups[i], []).append(pos)
-    row_labels = [labels[i] for i in rows.tolist()]
+        row_labels.append(labels[i])
     by_label: dict[str, list[str]] = {}
     for name in sorted(members):
         majority = Counter(row_labels[p] for p in members[name]).most_common(1)[0][0]
